@@ -1,0 +1,141 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { TenantryError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { latestVersion, loadMigrations } from './migrations.js';
+import { rolesFor, type CatalogRoles } from './roles.js';
+
+/** What installing (or upgrading) the catalog did. */
+export interface InstallResult {
+  /** Catalog version after the install. */
+  readonly version: number;
+  /** Versions applied by this call; empty when the catalog was already current. */
+  readonly applied: readonly number[];
+  /** Role names of this installation. */
+  readonly roles: CatalogRoles;
+  /** Login password of the application role (read from the catalog's secret table). */
+  readonly appPassword: string;
+}
+
+/** Arbitrary but fixed advisory-lock key that serialises installers of one database. */
+const INSTALL_LOCK = 7_303_446_021;
+
+async function ensureRole(client: pg.ClientBase, role: string, attributes: string): Promise<boolean> {
+  const exists = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role]);
+  if (exists.rowCount) return false;
+  await client.query(`CREATE ROLE ${pg.escapeIdentifier(role)} ${attributes}`);
+  return true;
+}
+
+async function checkServerVersion(client: pg.ClientBase): Promise<void> {
+  const { rows } = await client.query<{ num: string; version: string }>(
+    "SELECT current_setting('server_version_num') AS num, current_setting('server_version') AS version",
+  );
+  const row = rows[0];
+  if (!row || Number(row.num) < 150000) {
+    throw new TenantryError('SERVER_VERSION', { found: row?.version ?? 'unknown' });
+  }
+}
+
+/**
+ * Installs or upgrades schema `tenantry` with tenantry's own versioned migrations, in one
+ * transaction under an advisory lock: installing twice is a no-op and concurrent installers
+ * wait for each other. Needs a role that may create roles and schemas (a superuser, typically).
+ * Throws `TENANTRY_ERR_SERVER_VERSION` below PostgreSQL 15 and `TENANTRY_ERR_CATALOG_TOO_NEW`
+ * when the database was installed by a newer tenantry.
+ */
+export async function installCatalog(client: pg.ClientBase, logger?: Logger): Promise<InstallResult> {
+  await checkServerVersion(client);
+  await client.query('BEGIN');
+  try {
+    await client.query('SELECT pg_advisory_xact_lock($1)', [INSTALL_LOCK]);
+    const { rows: dbRows } = await client.query<{ db: string }>('SELECT current_database() AS db');
+    const roles = rolesFor(dbRows[0]?.db ?? 'postgres');
+    const migrations = loadMigrations(roles);
+    const latest = latestVersion(migrations);
+
+    await ensureRole(client, roles.owner, 'NOLOGIN');
+    await ensureRole(client, roles.maint, 'NOLOGIN BYPASSRLS');
+    let appPassword = randomBytes(24).toString('hex');
+    const appCreated = await ensureRole(
+      client,
+      roles.app,
+      `LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOINHERIT PASSWORD ${pg.escapeLiteral(appPassword)}`,
+    );
+    for (const role of [roles.owner, roles.maint]) {
+      await client.query(`GRANT ${pg.escapeIdentifier(role)} TO CURRENT_USER`);
+    }
+
+    await client.query(
+      `CREATE SCHEMA IF NOT EXISTS tenantry AUTHORIZATION ${pg.escapeIdentifier(roles.owner)};
+       CREATE TABLE IF NOT EXISTS tenantry.catalog_version (
+         version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now());
+       ALTER TABLE tenantry.catalog_version OWNER TO ${pg.escapeIdentifier(roles.owner)};
+       REVOKE ALL ON tenantry.catalog_version FROM PUBLIC`,
+    );
+    const { rows: versionRows } = await client.query<{ version: number | null }>(
+      'SELECT max(version) AS version FROM tenantry.catalog_version',
+    );
+    const current = versionRows[0]?.version ?? 0;
+    if (current > latest) {
+      throw new TenantryError('CATALOG_TOO_NEW', { found: current, supported: latest });
+    }
+
+    const applied: number[] = [];
+    await client.query(`SET LOCAL ROLE ${pg.escapeIdentifier(roles.owner)}`);
+    for (const migration of migrations.filter((m) => m.version > current)) {
+      logger?.info({ version: migration.version, name: migration.name }, 'applying catalog migration');
+      await client.query(migration.sql);
+      await client.query('INSERT INTO tenantry.catalog_version (version, name) VALUES ($1, $2)', [
+        migration.version,
+        migration.name,
+      ]);
+      applied.push(migration.version);
+    }
+    await client.query('RESET ROLE');
+
+    const { rows: secretRows } = await client.query<{ value: string }>(
+      "SELECT value FROM tenantry.secret WHERE name = 'app_password'",
+    );
+    const stored = secretRows[0]?.value;
+    if (stored !== undefined && !appCreated) {
+      appPassword = stored;
+    } else {
+      // A new role, or an existing role whose password this catalog does not know: (re)set it.
+      await client.query(
+        `ALTER ROLE ${pg.escapeIdentifier(roles.app)} PASSWORD ${pg.escapeLiteral(appPassword)}`,
+      );
+      await client.query(
+        `INSERT INTO tenantry.secret (name, value) VALUES ('app_password', $1)
+         ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value`,
+        [appPassword],
+      );
+    }
+    await client.query('COMMIT');
+    return { version: Math.max(current, latest), applied, roles, appPassword };
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  }
+}
+
+/**
+ * Reads the installed catalog's version and roles without changing anything; throws
+ * `TENANTRY_ERR_CATALOG_NOT_INSTALLED` when schema `tenantry` is missing or incomplete.
+ */
+export async function readInstalledCatalog(client: pg.ClientBase): Promise<InstallResult> {
+  const { rows } = await client.query<{ installed: boolean }>(
+    "SELECT to_regclass('tenantry.catalog_version') IS NOT NULL AS installed",
+  );
+  if (!rows[0]?.installed) throw new TenantryError('CATALOG_NOT_INSTALLED');
+  const { rows: dbRows } = await client.query<{ db: string; version: number | null; pw: string | null }>(
+    `SELECT current_database() AS db,
+            (SELECT max(version) FROM tenantry.catalog_version) AS version,
+            (SELECT value FROM tenantry.secret WHERE name = 'app_password') AS pw`,
+  );
+  const row = dbRows[0];
+  const latest = latestVersion(loadMigrations(rolesFor(row?.db ?? 'postgres')));
+  if (!row?.pw || (row.version ?? 0) < latest) throw new TenantryError('CATALOG_NOT_INSTALLED');
+  if ((row.version ?? 0) > latest) throw new TenantryError('CATALOG_TOO_NEW', { found: row.version ?? 0, supported: latest });
+  return { version: row.version ?? 0, applied: [], roles: rolesFor(row.db), appPassword: row.pw };
+}

@@ -1,0 +1,35 @@
+import { readFileSync, readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { escapeIdentifier } from 'pg';
+import type { CatalogRoles } from './roles.js';
+
+/** One versioned step of the catalog schema, loaded from `src/sql/NNN_name.sql`. */
+export interface CatalogMigration {
+  readonly version: number;
+  readonly name: string;
+  readonly sql: string;
+}
+
+const sqlDir = fileURLToPath(new URL('../sql/', import.meta.url));
+
+/**
+ * Reads the catalog migrations in version order, with the role placeholders
+ * (`{{owner}}`, `{{app}}`, `{{maint}}`) replaced by quoted role names.
+ */
+export function loadMigrations(roles: CatalogRoles): CatalogMigration[] {
+  return readdirSync(sqlDir)
+    .filter((file) => /^\d{3}_[a-z0-9_]+\.sql$/.test(file))
+    .sort()
+    .map((file) => {
+      const text = readFileSync(sqlDir + file, 'utf8').replace(
+        /\{\{(owner|app|maint)\}\}/g,
+        (_whole, role: keyof CatalogRoles) => escapeIdentifier(roles[role]),
+      );
+      return { version: Number(file.slice(0, 3)), name: file.slice(4, -4), sql: text };
+    });
+}
+
+/** The catalog version this build of tenantry installs. */
+export function latestVersion(migrations: readonly CatalogMigration[]): number {
+  return migrations.reduce((max, m) => Math.max(max, m.version), 0);
+}

@@ -1,0 +1,24 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * The PostgreSQL roles one tenantry installation uses. Roles are cluster-wide while a catalog
+ * lives in one database, so their names carry a prefix derived from the database name.
+ */
+export interface CatalogRoles {
+  /** Owns schema `tenantry` and its objects; never used for tenant work. */
+  readonly owner: string;
+  /** Tenant work (trusted library use): LOGIN, not superuser, not BYPASSRLS, owns nothing. */
+  readonly app: string;
+  /** Maintenance identity (drop, export, move…): BYPASSRLS, never reachable from a tenant path. */
+  readonly maint: string;
+}
+
+/** Derives the role names for a catalog in `database` (≤ 63 bytes, lower-case, stable). */
+export function rolesFor(database: string): CatalogRoles {
+  let stem = database.toLowerCase().replace(/[^a-z0-9_]/g, '_');
+  if (stem.length > 40) {
+    stem = `${stem.slice(0, 30)}_${createHash('sha256').update(database).digest('hex').slice(0, 8)}`;
+  }
+  const prefix = `tenantry_${stem}`;
+  return { owner: `${prefix}_owner`, app: `${prefix}_app`, maint: `${prefix}_maint` };
+}

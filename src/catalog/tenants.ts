@@ -1,0 +1,190 @@
+import pg from 'pg';
+import { TenantryError } from '../errors.js';
+import type { CatalogCache } from './cache.js';
+import type { CatalogRoles } from './roles.js';
+import { TENANT_COLUMNS, toTenant, type TenantRow } from './rows.js';
+import type { Tenant, TenantIsolation, TenantRef, TenantState } from './types.js';
+
+const NAME = /^[A-Za-z][A-Za-z0-9_.-]{0,62}$/;
+
+/** What {@link TenantStore.create} accepts. */
+export interface CreateTenantInput {
+  /** Unique (case-insensitively) name: a letter, then letters, digits, `_`, `.` or `-`; ≤ 63 chars. */
+  readonly name: string;
+  /** `regular` (default) or `super`. */
+  readonly kind?: 'regular' | 'super';
+  /** Only `shared` in this release. */
+  readonly isolation?: TenantIsolation;
+}
+
+/** Tenant lifecycle operations on the catalog, run by the operator's connection. */
+export class TenantStore {
+  readonly #pool: pg.Pool;
+  readonly #cache: CatalogCache;
+  readonly #roles: CatalogRoles;
+
+  constructor(pool: pg.Pool, cache: CatalogCache, roles: CatalogRoles) {
+    this.#pool = pool;
+    this.#cache = cache;
+    this.#roles = roles;
+  }
+
+  /**
+   * Creates a tenant, online (one row insert, no table lock). Throws
+   * `TENANTRY_ERR_INVALID_ARGUMENT` for a bad name, kind or isolation and
+   * `TENANTRY_ERR_TENANT_EXISTS` when the name is taken.
+   */
+  async create(input: CreateTenantInput): Promise<Tenant> {
+    const kind = input.kind ?? 'regular';
+    const isolation = input.isolation ?? 'shared';
+    if (typeof input.name !== 'string' || !NAME.test(input.name)) {
+      throw new TenantryError('INVALID_ARGUMENT', {
+        what: 'tenant name',
+        problem: `${JSON.stringify(input.name)} must start with a letter and hold only letters, digits, _ . - (at most 63)`,
+      });
+    }
+    if (kind !== 'regular' && kind !== 'super') {
+      throw new TenantryError('INVALID_ARGUMENT', { what: 'tenant kind', problem: `${String(kind)} is not regular or super` });
+    }
+    if (isolation !== 'shared') {
+      throw new TenantryError('INVALID_ARGUMENT', {
+        what: 'isolation',
+        problem: `${String(isolation)} is not available in this release; use shared`,
+      });
+    }
+    const idExpr =
+      kind === 'super' ? "-nextval('tenantry.super_tenant_id')" : "nextval('tenantry.regular_tenant_id')";
+    try {
+      const { rows } = await this.#pool.query<TenantRow>(
+        `INSERT INTO tenantry.tenant (id, name, kind, isolation) VALUES (${idExpr}, $1, $2, $3)
+         RETURNING ${TENANT_COLUMNS}`,
+        [input.name, kind, isolation],
+      );
+      await this.#cache.reload();
+      return toTenant(rows[0] as TenantRow);
+    } catch (error) {
+      if (error instanceof pg.DatabaseError && error.code === '23505') {
+        throw new TenantryError('TENANT_EXISTS', { tenant: input.name }, { cause: error });
+      }
+      throw error;
+    }
+  }
+
+  /** Every tenant, ordered by id (read from the catalog, not the cache). */
+  async list(): Promise<Tenant[]> {
+    const { rows } = await this.#pool.query<TenantRow>(`SELECT ${TENANT_COLUMNS} FROM tenantry.tenant ORDER BY id`);
+    return rows.map(toTenant);
+  }
+
+  /** One tenant by id, uuid or name; throws `TENANTRY_ERR_TENANT_NOT_FOUND`. */
+  async show(ref: TenantRef): Promise<Tenant> {
+    const { rows } = await this.#pool.query<TenantRow>(
+      `SELECT ${TENANT_COLUMNS} FROM tenantry.tenant WHERE ${whereRef(ref)}`,
+      [String(ref)],
+    );
+    if (!rows[0]) throw new TenantryError('TENANT_NOT_FOUND', { tenant: String(ref) });
+    return toTenant(rows[0]);
+  }
+
+  /** Refuses every new access to the tenant; its in-flight transactions finish. */
+  disable(ref: TenantRef): Promise<Tenant> {
+    return this.#setState(ref, 'disabled');
+  }
+
+  /** Makes a disabled or locked tenant active again. */
+  enable(ref: TenantRef): Promise<Tenant> {
+    return this.#setState(ref, 'active');
+  }
+
+  /** Leaves the tenant reachable by the operator only. */
+  lock(ref: TenantRef): Promise<Tenant> {
+    return this.#setState(ref, 'locked');
+  }
+
+  /** Same as {@link enable}: a locked tenant becomes active. */
+  unlock(ref: TenantRef): Promise<Tenant> {
+    return this.#setState(ref, 'active');
+  }
+
+  async #setState(ref: TenantRef, state: TenantState): Promise<Tenant> {
+    const { rows } = await this.#pool.query<TenantRow>(
+      `UPDATE tenantry.tenant SET state = $2 WHERE ${whereRef(ref)} AND kind <> 'default' RETURNING ${TENANT_COLUMNS}`,
+      [String(ref), state],
+    );
+    if (!rows[0]) {
+      const tenant = await this.show(ref);
+      throw new TenantryError('TENANT_KIND', {
+        tenant: tenant.name,
+        kind: tenant.kind,
+        problem: 'the default tenant is always active',
+      });
+    }
+    await this.#cache.reload();
+    return toTenant(rows[0]);
+  }
+
+  /**
+   * Deletes the tenant and all its rows in every multi-tenant table, in one transaction,
+   * as the maintenance identity. Requires `{ force: true }` (`TENANTRY_ERR_FORCE_REQUIRED`);
+   * the default tenant cannot be dropped. Returns the number of rows deleted per table.
+   */
+  async drop(ref: TenantRef, options: { force?: boolean } = {}): Promise<Record<string, number>> {
+    if (options.force !== true) throw new TenantryError('FORCE_REQUIRED', { operation: 'Dropping a tenant' });
+    const client = await this.#pool.connect();
+    try {
+      await client.query('BEGIN');
+      const { rows } = await client.query<TenantRow>(
+        `SELECT ${TENANT_COLUMNS} FROM tenantry.tenant WHERE ${whereRef(ref)} FOR UPDATE`,
+        [String(ref)],
+      );
+      const tenant = rows[0] ? toTenant(rows[0]) : undefined;
+      if (!tenant) throw new TenantryError('TENANT_NOT_FOUND', { tenant: String(ref) });
+      if (tenant.kind === 'default') {
+        throw new TenantryError('TENANT_KIND', { tenant: tenant.name, kind: 'default', problem: 'it cannot be dropped' });
+      }
+      await client.query(`SET LOCAL ROLE ${pg.escapeIdentifier(this.#roles.maint)}`);
+      const { rows: tables } = await client.query<{ qualified: string; col: string }>(
+        `SELECT format('%I.%I', schema_name, table_name) AS qualified, tenant_column AS col
+         FROM tenantry.registered_table WHERE kind = 'multi_tenant' ORDER BY 1`,
+      );
+      const deleted: Record<string, number> = {};
+      // Child tables first would be ideal; retry order handles FK chains between multi-tenant tables.
+      let pending = tables;
+      for (let round = 0; pending.length > 0 && round <= tables.length; round++) {
+        const failed: typeof pending = [];
+        for (const t of pending) {
+          await client.query('SAVEPOINT drop_table');
+          try {
+            const r = await client.query(`DELETE FROM ${t.qualified} WHERE ${pg.escapeIdentifier(t.col)} = $1`, [
+              tenant.id,
+            ]);
+            deleted[t.qualified] = (deleted[t.qualified] ?? 0) + (r.rowCount ?? 0);
+            await client.query('RELEASE SAVEPOINT drop_table');
+          } catch (error) {
+            if (!(error instanceof pg.DatabaseError && error.code === '23503')) throw error;
+            await client.query('ROLLBACK TO SAVEPOINT drop_table');
+            failed.push(t);
+          }
+        }
+        pending = failed;
+      }
+      await client.query('RESET ROLE');
+      await client.query('DELETE FROM tenantry.tenant WHERE id = $1', [tenant.id]);
+      await client.query('COMMIT');
+      await this.#cache.reload();
+      return deleted;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+}
+
+/** SQL condition matching a tenant reference passed as text in `$1`. */
+function whereRef(ref: TenantRef): string {
+  if (typeof ref === 'number' || /^-?\d+$/.test(ref)) return 'id = $1::integer';
+  if (/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(ref)) return 'uuid = $1::uuid';
+  return 'lower(name) = lower($1)';
+}

@@ -1,0 +1,33 @@
+/** A tenant's kind: the default tenant (id 0), regular tenants (id > 0), super tenants (id < 0). */
+export type TenantKind = 'default' | 'regular' | 'super';
+
+/** A tenant's state: active, disabled (no access at all) or locked (operator only). */
+export type TenantState = 'active' | 'disabled' | 'locked';
+
+/** Where a tenant's rows live. Only `shared` is available in this release. */
+export type TenantIsolation = 'shared' | 'schema' | 'database';
+
+/** A tenant as recorded in the catalog. */
+export interface Tenant {
+  readonly id: number;
+  readonly uuid: string;
+  readonly name: string;
+  readonly kind: TenantKind;
+  readonly state: TenantState;
+  readonly isolation: TenantIsolation;
+  readonly server: string | null;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+}
+
+/** A table registered with tenantry. */
+export interface RegisteredTable {
+  readonly schema: string;
+  readonly table: string;
+  readonly kind: 'multi_tenant' | 'shared';
+  readonly tenantColumn: string | null;
+  readonly writable: boolean;
+}
+
+/** How callers name a tenant: its integer id, its uuid, or its name (case-insensitive). */
+export type TenantRef = number | string;

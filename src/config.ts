@@ -1,0 +1,83 @@
+import { z } from 'zod';
+import { TenantryError } from './errors.js';
+import type { Logger } from './logger.js';
+
+const postgresUrl = z
+  .string()
+  .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL');
+
+const poolSchema = z.strictObject({
+  /** Most connections the tenant-work pool opens. */
+  max: z.int().min(1).max(10_000).default(10),
+  /** Idle connections are closed after this many ms. */
+  idleTimeoutMs: z.int().min(0).default(30_000),
+  /** How long a checkout may wait for a connection before failing. */
+  connectionTimeoutMs: z.int().min(1).default(10_000),
+});
+
+const configSchema = z.strictObject({
+  /** The operator's connection: may create roles and schemas (a superuser, typically). */
+  databaseUrl: postgresUrl,
+  /** Install or upgrade the catalog on start (default true). */
+  install: z.boolean().default(true),
+  pool: poolSchema.default({ max: 10, idleTimeoutMs: 30_000, connectionTimeoutMs: 10_000 }),
+  /** Safety re-read interval of the catalog cache, in ms (NOTIFY is the fast path). */
+  catalogPollMs: z.int().min(100).default(30_000),
+  /** A pino logger; tenantry is silent without one. */
+  logger: z.custom<Logger>((value) => typeof value === 'object' && value !== null && 'info' in value).optional(),
+});
+
+/** Configuration accepted by `createTenantry()`. Unknown keys are rejected by name. */
+export type TenantryConfig = z.input<typeof configSchema>;
+
+/** The validated, frozen configuration an instance runs with. */
+export type ResolvedConfig = Readonly<z.output<typeof configSchema>>;
+
+/** Turns a zod failure into one readable line naming each offending key. */
+export function describeIssues(error: z.ZodError): string {
+  return error.issues
+    .map((issue) => {
+      const path = issue.path.join('.') || '(root)';
+      if (issue.code === 'unrecognized_keys') return `unknown key(s) ${issue.keys.join(', ')} at ${path}`;
+      return `${path}: ${issue.message}`;
+    })
+    .join('; ');
+}
+
+/**
+ * Validates a configuration once and freezes it. Throws `TENANTRY_ERR_CONFIG` naming every
+ * bad or unknown key.
+ */
+export function resolveConfig(input: TenantryConfig): ResolvedConfig {
+  const parsed = configSchema.safeParse(input);
+  if (!parsed.success) throw new TenantryError('CONFIG', { problem: describeIssues(parsed.error) });
+  return Object.freeze({ ...parsed.data, pool: Object.freeze({ ...parsed.data.pool }) });
+}
+
+/**
+ * Settings the CLI takes from flags and the environment. This is the only place that reads
+ * `process.env`; flags win over environment variables.
+ */
+export interface CliSettings {
+  readonly dataDir: string;
+  readonly databaseUrl: string | undefined;
+}
+
+const cliSchema = z.strictObject({
+  dataDir: z.string().min(1),
+  databaseUrl: postgresUrl.optional(),
+});
+
+/** Resolves CLI settings from flags and `env` (`TENANTRY_DATABASE_URL`, `TENANTRY_DATA_DIR`). */
+export function resolveCliSettings(
+  flags: { dataDir?: string | undefined; databaseUrl?: string | undefined },
+  env: NodeJS.ProcessEnv = process.env,
+): CliSettings {
+  const candidate = {
+    dataDir: flags.dataDir ?? env.TENANTRY_DATA_DIR ?? './.tenantry',
+    databaseUrl: flags.databaseUrl ?? (env.TENANTRY_DATABASE_URL || undefined),
+  };
+  const parsed = cliSchema.safeParse(candidate);
+  if (!parsed.success) throw new TenantryError('CONFIG', { problem: describeIssues(parsed.error) });
+  return Object.freeze({ dataDir: parsed.data.dataDir, databaseUrl: parsed.data.databaseUrl });
+}

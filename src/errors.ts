@@ -1,0 +1,175 @@
+/**
+ * The one registry of tenantry's error codes. Every error tenantry raises on purpose is a
+ * {@link TenantryError} with a code from {@link errorCodes}; each code carries its message
+ * template, HTTP status and SQLSTATE so every face (library, CLI, gateway, HTTP) answers alike.
+ */
+
+interface ErrorSpec {
+  /** Message template; `{name}` placeholders are filled from the error's details. */
+  readonly message: string;
+  /** HTTP status the HTTP API answers with. */
+  readonly status: number;
+  /** SQLSTATE used on the Postgres wire and by SQL functions. */
+  readonly sqlstate: string;
+}
+
+/** Every error code tenantry raises, without the `TENANTRY_ERR_` prefix. */
+export const errorCodes = {
+  CONFIG: {
+    message: 'Invalid configuration: {problem}',
+    status: 500,
+    sqlstate: 'F0000',
+  },
+  INVALID_ARGUMENT: {
+    message: 'Invalid {what}: {problem}',
+    status: 400,
+    sqlstate: '22023',
+  },
+  NO_TENANT: {
+    message:
+      'No tenant in context: wrap the call in withTenant(tenant, fn) or pass a tenant explicitly (there is no silent default tenant).',
+    status: 400,
+    sqlstate: '42501',
+  },
+  TENANT_NOT_FOUND: {
+    message: 'Tenant {tenant} does not exist.',
+    status: 404,
+    sqlstate: '42704',
+  },
+  TENANT_EXISTS: {
+    message: 'A tenant named {tenant} already exists (names are unique, case-insensitively).',
+    status: 409,
+    sqlstate: '42710',
+  },
+  TENANT_DISABLED: {
+    message: 'Tenant {tenant} is disabled; enable it with `tenantry tenant enable {tenant}`.',
+    status: 403,
+    sqlstate: '42501',
+  },
+  TENANT_LOCKED: {
+    message:
+      'Tenant {tenant} is locked: only the operator may reach it; unlock it with `tenantry tenant unlock {tenant}`.',
+    status: 403,
+    sqlstate: '42501',
+  },
+  TENANT_KIND: {
+    message: 'Tenant {tenant} is a {kind} tenant: {problem}',
+    status: 409,
+    sqlstate: '42501',
+  },
+  FORCE_REQUIRED: {
+    message: '{operation} deletes data and cannot be undone; repeat it with --force (or { force: true }).',
+    status: 409,
+    sqlstate: '55000',
+  },
+  TABLE_NOT_FOUND: {
+    message: 'Table {table} does not exist.',
+    status: 404,
+    sqlstate: '42P01',
+  },
+  TABLE_SHAPE: {
+    message: 'Table {table} cannot be made multi-tenant: {problem}',
+    status: 400,
+    sqlstate: '42P16',
+  },
+  CATALOG_NOT_INSTALLED: {
+    message:
+      'The tenantry catalog is not installed in this database; run `tenantry serve` or createTenantry({ install: true }) once.',
+    status: 503,
+    sqlstate: '55000',
+  },
+  CATALOG_TOO_NEW: {
+    message: 'The tenantry catalog is at version {found}, newer than this tenantry ({supported}); upgrade tenantry.',
+    status: 503,
+    sqlstate: '55000',
+  },
+  DATABASE_UNREACHABLE: {
+    message: 'Cannot reach PostgreSQL at {where}: {problem}',
+    status: 503,
+    sqlstate: '08006',
+  },
+  SERVER_VERSION: {
+    message: 'PostgreSQL {found} is too old: tenantry needs PostgreSQL 15 or newer (security_invoker views).',
+    status: 503,
+    sqlstate: '0A000',
+  },
+  EMBEDDED_START: {
+    message: 'Cannot start the embedded PostgreSQL: {problem}',
+    status: 503,
+    sqlstate: '08006',
+  },
+  NO_SERVER: {
+    message:
+      'No database to talk to: pass --database-url, set TENANTRY_DATABASE_URL, or start `tenantry serve` with the same --data-dir ({dataDir}).',
+    status: 503,
+    sqlstate: '08006',
+  },
+  PORT_IN_USE: {
+    message: 'Port {port} ({what}) is already in use; choose another with {flag}.',
+    status: 503,
+    sqlstate: '08006',
+  },
+  CLOSED: {
+    message: 'This tenantry instance has been closed.',
+    status: 503,
+    sqlstate: '57P01',
+  },
+} as const satisfies Record<string, ErrorSpec>;
+
+/** A tenantry error code without its prefix, e.g. `'TENANT_DISABLED'`. */
+export type ErrorCode = keyof typeof errorCodes;
+
+/** Details that fill an error's message template and travel with the error. */
+export type ErrorDetails = Readonly<Record<string, string | number | undefined>>;
+
+function render(template: string, details: ErrorDetails): string {
+  return template.replace(/\{(\w+)\}/g, (whole, key: string) => {
+    const value = details[key];
+    return value === undefined ? whole : String(value);
+  });
+}
+
+/**
+ * An error raised on purpose by tenantry. `code` is stable (`TENANTRY_ERR_…`), `status` and
+ * `sqlstate` say how the HTTP and wire faces report it, and a PostgreSQL error that caused it
+ * stays reachable as `cause` with its SQLSTATE and fields.
+ */
+export class TenantryError extends Error {
+  /** The full, stable code, e.g. `TENANTRY_ERR_TENANT_DISABLED`. */
+  readonly code: `TENANTRY_ERR_${ErrorCode}`;
+  /** HTTP status for this error. */
+  readonly status: number;
+  /** SQLSTATE for this error on the Postgres wire. */
+  readonly sqlstate: string;
+  /** The values the message was built from. */
+  readonly details: ErrorDetails;
+
+  constructor(code: ErrorCode, details: ErrorDetails = {}, options?: { cause?: unknown }) {
+    const spec: ErrorSpec = errorCodes[code];
+    super(render(spec.message, details), options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'TenantryError';
+    this.code = `TENANTRY_ERR_${code}`;
+    this.status = spec.status;
+    this.sqlstate = spec.sqlstate;
+    this.details = details;
+  }
+}
+
+/** Whether `error` is a {@link TenantryError}, optionally with the given short code. */
+export function isTenantryError(error: unknown, code?: ErrorCode): error is TenantryError {
+  return error instanceof TenantryError && (code === undefined || error.code === `TENANTRY_ERR_${code}`);
+}
+
+/**
+ * Maps a PostgreSQL error raised by tenantry's own SQL functions back to a TenantryError:
+ * the functions raise with `MESSAGE = 'TENANTRY_ERR_<CODE>: …'`, which this recognises.
+ */
+export function fromDatabaseError(error: unknown): unknown {
+  if (!(error instanceof Error)) return error;
+  const match = /^TENANTRY_ERR_([A-Z_]+): ?(.*)$/s.exec(error.message);
+  if (!match?.[1] || !(match[1] in errorCodes)) return error;
+  const code = match[1] as ErrorCode;
+  const wrapped = new TenantryError(code, {}, { cause: error });
+  Object.defineProperty(wrapped, 'message', { value: match[2] ?? wrapped.message });
+  return wrapped;
+}

@@ -1,0 +1,103 @@
+import { EventEmitter } from 'node:events';
+import pg from 'pg';
+
+/** The part of pg's wire connection a query writes its messages to. */
+interface WireConnection {
+  parse(message: { text: string; name: string; types: number[] }): void;
+  bind(message: { portal: string; statement: string; values: unknown[] }): void;
+  execute(message: { portal: string; rows: number }): void;
+}
+
+/** The hooks of `pg.Query` that {@link TenantQuery} extends (pg calls them; they are untyped). */
+interface PgQueryInternals extends EventEmitter {
+  text: string;
+  requiresPreparation(): boolean;
+  submit(connection: WireConnection): Error | null;
+  prepare(connection: WireConnection): void;
+  handleRowDescription(message: unknown): void;
+  handleDataRow(message: unknown): void;
+  handleCommandComplete(message: unknown, connection: WireConnection): void;
+}
+
+type QueryCallback = (error: Error | null, result?: pg.QueryResult | pg.QueryResult[]) => void;
+
+const PgQuery = pg.Query as unknown as new (
+  config: pg.QueryConfig,
+  values: undefined,
+  callback: QueryCallback,
+) => PgQueryInternals;
+
+/**
+ * A node-postgres query that runs tenantry's own prelude statements (BEGIN, the
+ * transaction-local tenant setting) and the caller's statement in ONE round trip.
+ *
+ * Extended protocol: Parse/Bind/Execute of each prelude statement, then the caller's
+ * Parse/Bind/Describe/Execute, then a single Sync. Everything before that Sync runs in one
+ * implicit transaction, so `set_config(…, true)` holds for the caller's statement and ends
+ * with it. Simple protocol: the prelude is prepended to the query string, which PostgreSQL
+ * also runs as one implicit transaction. Prelude results are swallowed; the caller sees only
+ * its own rows, exactly as from `pg`.
+ */
+export class TenantQuery extends PgQuery {
+  readonly #prelude: readonly string[];
+  #skip: number;
+
+  /**
+   * @param prelude statements of tenantry's own making, without parameters; never user input.
+   */
+  constructor(prelude: readonly string[], config: pg.QueryConfig, callback: QueryCallback) {
+    super(config, undefined, callback);
+    this.#prelude = prelude;
+    this.#skip = prelude.length;
+  }
+
+  override submit(connection: WireConnection): Error | null {
+    if (this.#prelude.length > 0 && !this.requiresPreparation()) {
+      this.text = `${this.#prelude.join(';\n')};\n${this.text}`;
+    }
+    return super.submit(connection);
+  }
+
+  override prepare(connection: WireConnection): void {
+    for (const text of this.#prelude) {
+      connection.parse({ text, name: '', types: [] });
+      connection.bind({ portal: '', statement: '', values: [] });
+      connection.execute({ portal: '', rows: 0 });
+    }
+    super.prepare(connection);
+  }
+
+  override handleRowDescription(message: unknown): void {
+    if (this.#skip === 0) super.handleRowDescription(message);
+  }
+
+  override handleDataRow(message: unknown): void {
+    if (this.#skip === 0) super.handleDataRow(message);
+  }
+
+  override handleCommandComplete(message: unknown, connection: WireConnection): void {
+    if (this.#skip > 0) {
+      this.#skip--;
+      return;
+    }
+    super.handleCommandComplete(message, connection);
+  }
+}
+
+/**
+ * Runs `config` on `client` after `prelude`, in one round trip; resolves with the result of
+ * the caller's statement (the last one, for a multi-statement simple query).
+ */
+export function runWithPrelude<R extends pg.QueryResultRow>(
+  client: pg.ClientBase,
+  prelude: readonly string[],
+  config: pg.QueryConfig,
+): Promise<pg.QueryResult<R>> {
+  return new Promise((resolve, reject) => {
+    const query = new TenantQuery(prelude, config, (error, result) => {
+      if (error) reject(error);
+      else resolve((Array.isArray(result) ? result[result.length - 1] : result) as pg.QueryResult<R>);
+    });
+    void client.query(query as unknown as pg.Submittable);
+  });
+}

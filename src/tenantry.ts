@@ -1,0 +1,205 @@
+import pg from 'pg';
+import {
+  CatalogCache,
+  TableRegistry,
+  TenantStore,
+  installCatalog,
+  readInstalledCatalog,
+  type CatalogRoles,
+  type Tenant,
+  type TenantRef,
+} from './catalog/index.js';
+import { resolveConfig, type ResolvedConfig, type TenantryConfig } from './config.js';
+import { describeUrl, withCredentials } from './connection-url.js';
+import { getTenant, runInTenantContext, tryGetTenantContext } from './context/index.js';
+import { TenantryError } from './errors.js';
+import { createLogger, type Logger } from './logger.js';
+import { PooledTenantDb, type QueryInput, type TenantDb } from './session/index.js';
+
+/** Options of {@link Tenantry.withTenant}. */
+export interface WithTenantOptions {
+  /** Let the operator reach a locked tenant (default false). */
+  readonly allowLocked?: boolean;
+}
+
+/** A running tenantry instance: catalog, tenant lifecycle and tenant-scoped queries. */
+export interface Tenantry extends AsyncDisposable {
+  /** Tenant lifecycle: create, list, show, disable, enable, lock, unlock, drop. */
+  readonly tenants: TenantStore;
+  /** Declares multi-tenant and shared tables. */
+  readonly tables: TableRegistry;
+  /** The catalog cache (NOTIFY-invalidated). */
+  readonly catalog: CatalogCache;
+  /** Role names of this installation. */
+  readonly roles: CatalogRoles;
+  /** The validated configuration. */
+  readonly config: ResolvedConfig;
+  /**
+   * Runs `fn` as `tenant` (id, uuid, name or a Tenant): `getTenant()` answers it inside, and
+   * `db` runs every statement under row-level security for that tenant. Throws
+   * `TENANTRY_ERR_TENANT_NOT_FOUND`, `TENANTRY_ERR_TENANT_DISABLED`, `TENANTRY_ERR_TENANT_LOCKED`.
+   */
+  withTenant<T>(tenant: TenantRef | Tenant, fn: (db: TenantDb) => Promise<T>, options?: WithTenantOptions): Promise<T>;
+  /** The tenant-scoped handle of the current context; throws `TENANTRY_ERR_NO_TENANT` outside one. */
+  db(): TenantDb;
+  /** Runs a statement as the current context's tenant (see {@link TenantDb.query}). */
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(
+    input: QueryInput,
+    values?: readonly unknown[],
+  ): Promise<pg.QueryResult<R>>;
+  /** Runs `fn` in a transaction as the current context's tenant. */
+  transaction<T>(fn: (tx: TenantDb) => Promise<T>): Promise<T>;
+  /** Resolves a tenant reference against the catalog; throws `TENANTRY_ERR_TENANT_NOT_FOUND`. */
+  resolveTenant(tenant: TenantRef | Tenant): Promise<Tenant>;
+  /** Closes pools and the catalog listener. */
+  close(): Promise<void>;
+}
+
+async function connectAdmin(url: string, logger: Logger): Promise<pg.Pool> {
+  const pool = new pg.Pool({ connectionString: url, max: 4, application_name: 'tenantry-operator' });
+  pool.on('error', (error) => logger.warn({ err: error }, 'idle operator connection failed'));
+  try {
+    const client = await pool.connect();
+    client.release();
+  } catch (error) {
+    await pool.end().catch(() => undefined);
+    throw new TenantryError(
+      'DATABASE_UNREACHABLE',
+      { where: describeUrl(url), problem: error instanceof Error ? error.message : String(error) },
+      { cause: error },
+    );
+  }
+  return pool;
+}
+
+/**
+ * Connects to PostgreSQL, installs or upgrades the catalog (unless `install: false`), loads
+ * the catalog cache and returns a {@link Tenantry}. Throws `TENANTRY_ERR_CONFIG` for bad
+ * configuration and `TENANTRY_ERR_DATABASE_UNREACHABLE` when PostgreSQL cannot be reached.
+ */
+export async function createTenantry(input: TenantryConfig): Promise<Tenantry> {
+  const config = resolveConfig(input);
+  const logger = config.logger ?? createLogger();
+  const admin = await connectAdmin(config.databaseUrl, logger);
+  try {
+    const client = await admin.connect();
+    let installed;
+    try {
+      installed = config.install ? await installCatalog(client, logger) : await readInstalledCatalog(client);
+    } finally {
+      client.release();
+    }
+    const app = new pg.Pool({
+      connectionString: withCredentials(config.databaseUrl, installed.roles.app, installed.appPassword),
+      max: config.pool.max,
+      idleTimeoutMillis: config.pool.idleTimeoutMs,
+      connectionTimeoutMillis: config.pool.connectionTimeoutMs,
+      application_name: 'tenantry',
+    });
+    app.on('error', (error) => logger.warn({ err: error }, 'idle tenant connection failed'));
+    const catalog = new CatalogCache({
+      connection: { connectionString: config.databaseUrl, application_name: 'tenantry-listener' },
+      pool: admin,
+      logger,
+      pollMs: config.catalogPollMs,
+    });
+    await catalog.start();
+    return new TenantryInstance(config, installed.roles, admin, app, catalog);
+  } catch (error) {
+    await admin.end().catch(() => undefined);
+    throw error;
+  }
+}
+
+class TenantryInstance implements Tenantry {
+  readonly tenants: TenantStore;
+  readonly tables: TableRegistry;
+  readonly catalog: CatalogCache;
+  readonly roles: CatalogRoles;
+  readonly config: ResolvedConfig;
+  readonly #admin: pg.Pool;
+  readonly #app: pg.Pool;
+  #closed = false;
+
+  constructor(config: ResolvedConfig, roles: CatalogRoles, admin: pg.Pool, app: pg.Pool, catalog: CatalogCache) {
+    this.config = config;
+    this.roles = roles;
+    this.#admin = admin;
+    this.#app = app;
+    this.catalog = catalog;
+    this.tenants = new TenantStore(admin, catalog, roles);
+    this.tables = new TableRegistry(admin, catalog);
+  }
+
+  async resolveTenant(ref: TenantRef | Tenant): Promise<Tenant> {
+    this.#checkOpen();
+    const key = typeof ref === 'object' ? ref.id : ref;
+    if (typeof key !== 'number' && typeof key !== 'string') {
+      throw new TenantryError('INVALID_ARGUMENT', { what: 'tenant', problem: 'expected an id, uuid or name' });
+    }
+    const tenant = await this.catalog.find(key);
+    if (!tenant) throw new TenantryError('TENANT_NOT_FOUND', { tenant: String(key) });
+    return tenant;
+  }
+
+  #gate(allowLocked: boolean): (tenant: Tenant) => void {
+    return (tenant) => {
+      this.#checkOpen();
+      const current = this.catalog.get(tenant.id);
+      if (!current) throw new TenantryError('TENANT_NOT_FOUND', { tenant: tenant.name });
+      switch (current.state) {
+        case 'active':
+          return;
+        case 'disabled':
+          throw new TenantryError('TENANT_DISABLED', { tenant: current.name });
+        case 'locked':
+          if (allowLocked) return;
+          throw new TenantryError('TENANT_LOCKED', { tenant: current.name });
+      }
+    };
+  }
+
+  async withTenant<T>(
+    ref: TenantRef | Tenant,
+    fn: (db: TenantDb) => Promise<T>,
+    options: WithTenantOptions = {},
+  ): Promise<T> {
+    const tenant = await this.resolveTenant(ref);
+    const gate = this.#gate(options.allowLocked === true);
+    gate(tenant);
+    const db = new PooledTenantDb(tenant, this.#app, gate);
+    return runInTenantContext({ tenant, db }, () => fn(db));
+  }
+
+  db(): TenantDb {
+    const context = tryGetTenantContext();
+    if (context?.db instanceof PooledTenantDb) return context.db;
+    return new PooledTenantDb(getTenant(), this.#app, this.#gate(false));
+  }
+
+  async query<R extends pg.QueryResultRow = pg.QueryResultRow>(
+    input: QueryInput,
+    values?: readonly unknown[],
+  ): Promise<pg.QueryResult<R>> {
+    return this.db().query<R>(input, values);
+  }
+
+  async transaction<T>(fn: (tx: TenantDb) => Promise<T>): Promise<T> {
+    return this.db().transaction(fn);
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new TenantryError('CLOSED');
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.catalog.close();
+    await Promise.all([this.#app.end(), this.#admin.end()]);
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
