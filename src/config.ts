@@ -2,9 +2,7 @@ import { z } from 'zod';
 import { TenantryError } from './errors.js';
 import type { Logger } from './logger.js';
 
-const postgresUrl = z
-  .string()
-  .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL');
+const postgresUrl = z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL');
 
 const poolSchema = z.strictObject({
   /** Most connections the tenant-work pool opens. */
@@ -24,7 +22,9 @@ const configSchema = z.strictObject({
   /** Safety re-read interval of the catalog cache, in ms (NOTIFY is the fast path). */
   catalogPollMs: z.int().min(100).default(30_000),
   /** A pino logger; tenantry is silent without one. */
-  logger: z.custom<Logger>((value) => typeof value === 'object' && value !== null && 'info' in value).optional(),
+  logger: z
+    .custom<Logger>((value) => typeof value === 'object' && value !== null && 'info' in value)
+    .optional(),
 });
 
 /** Configuration accepted by `createTenantry()`. Unknown keys are rejected by name. */

@@ -79,7 +79,8 @@ export const errorCodes = {
     sqlstate: '55000',
   },
   CATALOG_TOO_NEW: {
-    message: 'The tenantry catalog is at version {found}, newer than this tenantry ({supported}); upgrade tenantry.',
+    message:
+      'The tenantry catalog is at version {found}, newer than this tenantry ({supported}); upgrade tenantry.',
     status: 503,
     sqlstate: '55000',
   },

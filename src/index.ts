@@ -1,6 +1,6 @@
 // The public API of tenantry, listed by name.
 export { createTenantry } from './tenantry.js';
-export type { Tenantry, WithTenantOptions } from './tenantry.js';
+export type { OperatorDb, Tenantry, WithTenantOptions } from './tenantry.js';
 export type { TenantryConfig, ResolvedConfig } from './config.js';
 export { getTenant, tryGetTenant } from './context/index.js';
 export type { TenantDb, QueryInput } from './session/index.js';
@@ -21,5 +21,5 @@ export { TenantryError, isTenantryError, errorCodes } from './errors.js';
 export type { ErrorCode, ErrorDetails } from './errors.js';
 export { createLogger } from './logger.js';
 export type { Logger } from './logger.js';
-// EMBED export { startEmbedded } from './embedded/index.js';
-// EMBED export type { EmbeddedOptions, EmbeddedServer } from './embedded/index.js';
+export { startEmbedded } from './embedded/index.js';
+export type { EmbeddedOptions, EmbeddedServer } from './embedded/index.js';

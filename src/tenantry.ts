@@ -16,6 +16,15 @@ import { TenantryError } from './errors.js';
 import { createLogger, type Logger } from './logger.js';
 import { PooledTenantDb, type QueryInput, type TenantDb } from './session/index.js';
 
+/** The operator's connection: plain node-postgres queries, outside any tenant. */
+export interface OperatorDb {
+  /** Runs SQL as the operator (the user of `databaseUrl`). */
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(
+    text: string,
+    values?: readonly unknown[],
+  ): Promise<pg.QueryResult<R>>;
+}
+
 /** Options of {@link Tenantry.withTenant}. */
 export interface WithTenantOptions {
   /** Let the operator reach a locked tenant (default false). */
@@ -32,6 +41,11 @@ export interface Tenantry extends AsyncDisposable {
   readonly catalog: CatalogCache;
   /** Role names of this installation. */
   readonly roles: CatalogRoles;
+  /**
+   * The operator's own connection (DDL, maintenance). It is not tenant-scoped and bypasses
+   * nothing by itself: whatever the configured database user may do. Never hand it to tenant code.
+   */
+  readonly operator: OperatorDb;
   /** The validated configuration. */
   readonly config: ResolvedConfig;
   /**
@@ -39,7 +53,11 @@ export interface Tenantry extends AsyncDisposable {
    * `db` runs every statement under row-level security for that tenant. Throws
    * `TENANTRY_ERR_TENANT_NOT_FOUND`, `TENANTRY_ERR_TENANT_DISABLED`, `TENANTRY_ERR_TENANT_LOCKED`.
    */
-  withTenant<T>(tenant: TenantRef | Tenant, fn: (db: TenantDb) => Promise<T>, options?: WithTenantOptions): Promise<T>;
+  withTenant<T>(
+    tenant: TenantRef | Tenant,
+    fn: (db: TenantDb) => Promise<T>,
+    options?: WithTenantOptions,
+  ): Promise<T>;
   /** The tenant-scoped handle of the current context; throws `TENANTRY_ERR_NO_TENANT` outside one. */
   db(): TenantDb;
   /** Runs a statement as the current context's tenant (see {@link TenantDb.query}). */
@@ -117,11 +135,18 @@ class TenantryInstance implements Tenantry {
   readonly catalog: CatalogCache;
   readonly roles: CatalogRoles;
   readonly config: ResolvedConfig;
+  readonly operator: OperatorDb;
   readonly #admin: pg.Pool;
   readonly #app: pg.Pool;
   #closed = false;
 
-  constructor(config: ResolvedConfig, roles: CatalogRoles, admin: pg.Pool, app: pg.Pool, catalog: CatalogCache) {
+  constructor(
+    config: ResolvedConfig,
+    roles: CatalogRoles,
+    admin: pg.Pool,
+    app: pg.Pool,
+    catalog: CatalogCache,
+  ) {
     this.config = config;
     this.roles = roles;
     this.#admin = admin;
@@ -129,13 +154,20 @@ class TenantryInstance implements Tenantry {
     this.catalog = catalog;
     this.tenants = new TenantStore(admin, catalog, roles);
     this.tables = new TableRegistry(admin, catalog);
+    this.operator = {
+      query: <R extends pg.QueryResultRow>(text: string, values?: readonly unknown[]) =>
+        admin.query<R>(text, values === undefined ? undefined : [...values]),
+    };
   }
 
   async resolveTenant(ref: TenantRef | Tenant): Promise<Tenant> {
     this.#checkOpen();
     const key = typeof ref === 'object' ? ref.id : ref;
     if (typeof key !== 'number' && typeof key !== 'string') {
-      throw new TenantryError('INVALID_ARGUMENT', { what: 'tenant', problem: 'expected an id, uuid or name' });
+      throw new TenantryError('INVALID_ARGUMENT', {
+        what: 'tenant',
+        problem: 'expected an id, uuid or name',
+      });
     }
     const tenant = await this.catalog.find(key);
     if (!tenant) throw new TenantryError('TENANT_NOT_FOUND', { tenant: String(key) });

@@ -28,11 +28,15 @@ describe('catalog installation', () => {
 
   it('concurrent installers do not corrupt it', async () => {
     const url = await createTestDatabase('catalog_conc');
-    const results = await Promise.all(Array.from({ length: 6 }, () => withClient(url, (c) => installCatalog(c))));
+    const results = await Promise.all(
+      Array.from({ length: 6 }, () => withClient(url, (c) => installCatalog(c))),
+    );
     expect(results.filter((r) => r.applied.length > 0)).toHaveLength(1);
     expect(new Set(results.map((r) => r.appPassword)).size).toBe(1);
     await withClient(url, async (client) => {
-      const { rows } = await client.query('SELECT count(*)::int AS n, count(DISTINCT version)::int AS d FROM tenantry.catalog_version');
+      const { rows } = await client.query(
+        'SELECT count(*)::int AS n, count(DISTINCT version)::int AS d FROM tenantry.catalog_version',
+      );
       expect(rows[0]?.n).toBe(rows[0]?.d);
       const tenants = await client.query('SELECT id, name FROM tenantry.tenant');
       expect(tenants.rows).toEqual([{ id: 0, name: 'Default' }]);
@@ -40,15 +44,18 @@ describe('catalog installation', () => {
   });
 
   it('rejects unknown configuration keys by name', async () => {
-    const error = await createTenantry({ databaseUrl: 'postgresql://x@127.0.0.1:1/x', pools: 3 } as never).catch(
-      (e: unknown) => e,
-    );
+    const error = await createTenantry({
+      databaseUrl: 'postgresql://x@127.0.0.1:1/x',
+      pools: 3,
+    } as never).catch((e: unknown) => e);
     expect((error as Error).message).toMatch(/unknown key\(s\) pools/);
     expect((error as { code: string }).code).toBe('TENANTRY_ERR_CONFIG');
   });
 
   it('names the unreachable server without its password', async () => {
-    const error = await createTenantry({ databaseUrl: 'postgresql://u:secret@127.0.0.1:1/x' }).catch((e: unknown) => e);
+    const error = await createTenantry({ databaseUrl: 'postgresql://u:secret@127.0.0.1:1/x' }).catch(
+      (e: unknown) => e,
+    );
     expect((error as { code: string }).code).toBe('TENANTRY_ERR_DATABASE_UNREACHABLE');
     expect((error as Error).message).toContain('127.0.0.1:1/x');
     expect((error as Error).message).not.toContain('secret');
@@ -76,7 +83,9 @@ describe('multi-tenant table declarations', () => {
     };
     const missing = await failure('public.no_tenant');
     expect(missing.code).toBe('TENANTRY_ERR_TABLE_SHAPE');
-    expect(missing.message).toMatch(/must exist and be the first primary-key column.*ADD PRIMARY KEY \(tenant_id, id\)/s);
+    expect(missing.message).toMatch(
+      /must exist and be the first primary-key column.*ADD PRIMARY KEY \(tenant_id, id\)/s,
+    );
     expect((await failure('public.second_pk')).code).toBe('TENANTRY_ERR_TABLE_SHAPE');
     expect((await failure('public.text_tenant')).message).toMatch(/must be of type integer/);
     expect((await failure('public.leaky_unique')).message).toMatch(/unique index .*email.* does not include/);
@@ -85,11 +94,15 @@ describe('multi-tenant table declarations', () => {
     expect((await failure('x; drop table parent')).code).toBe('TENANTRY_ERR_INVALID_ARGUMENT');
 
     await t.tables.multiTenant('public.parent');
-    await withClient(url, (c) => c.query('ALTER TABLE child ADD FOREIGN KEY (parent_id) REFERENCES parent (id)').catch(() => undefined));
     await withClient(url, (c) =>
-      c.query('ALTER TABLE parent ADD CONSTRAINT parent_id_key UNIQUE (id)'),
+      c.query('ALTER TABLE child ADD FOREIGN KEY (parent_id) REFERENCES parent (id)').catch(() => undefined),
     );
-    await withClient(url, (c) => c.query('ALTER TABLE child ADD CONSTRAINT child_parent_fk FOREIGN KEY (parent_id) REFERENCES parent (id)'));
+    await withClient(url, (c) => c.query('ALTER TABLE parent ADD CONSTRAINT parent_id_key UNIQUE (id)'));
+    await withClient(url, (c) =>
+      c.query(
+        'ALTER TABLE child ADD CONSTRAINT child_parent_fk FOREIGN KEY (parent_id) REFERENCES parent (id)',
+      ),
+    );
     expect((await failure('public.child')).message).toMatch(/foreign key child_parent_fk/);
   });
 
@@ -99,15 +112,25 @@ describe('multi-tenant table declarations', () => {
     await createStoreTables(url);
     await t.tables.multiTenant('public.customer');
     const again = await t.tables.multiTenant('customer');
-    expect(again).toMatchObject({ schema: 'public', table: 'customer', kind: 'multi_tenant', tenantColumn: 'tenant_id' });
+    expect(again).toMatchObject({
+      schema: 'public',
+      table: 'customer',
+      kind: 'multi_tenant',
+      tenantColumn: 'tenant_id',
+    });
     await t.tables.shared('public.state');
-    expect(t.tables.list().map((r) => `${r.kind}:${r.table}`)).toEqual(['multi_tenant:customer', 'shared:state']);
+    expect(t.tables.list().map((r) => `${r.kind}:${r.table}`)).toEqual([
+      'multi_tenant:customer',
+      'shared:state',
+    ]);
     await withClient(url, async (c) => {
       const { rows } = await c.query<{ relrowsecurity: boolean; relforcerowsecurity: boolean }>(
         "SELECT relrowsecurity, relforcerowsecurity FROM pg_class WHERE oid = 'public.customer'::regclass",
       );
       expect(rows[0]).toEqual({ relrowsecurity: true, relforcerowsecurity: true });
-      const policies = await c.query("SELECT count(*)::int AS n FROM pg_policies WHERE tablename = 'customer'");
+      const policies = await c.query(
+        "SELECT count(*)::int AS n FROM pg_policies WHERE tablename = 'customer'",
+      );
       expect(policies.rows[0]?.n).toBe(1);
     });
   });
@@ -140,15 +163,19 @@ describe('catalog cache', () => {
     const url = await createTestDatabase('catalog_relisten');
     const watcher = await start(url, { catalogPollMs: 600_000 });
     await withClient(url, (c) =>
-      c.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'tenantry-listener' AND datname = current_database()"),
+      c.query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'tenantry-listener' AND datname = current_database()",
+      ),
     );
     await new Promise((r) => setTimeout(r, 1200));
     await withClient(url, (c) =>
-      c.query("INSERT INTO tenantry.tenant (id, name, kind) VALUES (nextval('tenantry.regular_tenant_id'), 'Late', 'regular')"),
+      c.query(
+        "INSERT INTO tenantry.tenant (id, name, kind) VALUES (nextval('tenantry.regular_tenant_id'), 'Late', 'regular')",
+      ),
     );
     const started = Date.now();
-    while (!watcher.catalog.get('Late') && Date.now() - started < 3000) await new Promise((r) => setTimeout(r, 20));
+    while (!watcher.catalog.get('Late') && Date.now() - started < 3000)
+      await new Promise((r) => setTimeout(r, 20));
     expect(watcher.catalog.get('Late')?.name).toBe('Late');
   });
-});
 });

@@ -19,7 +19,9 @@ const names = (rows: { name: string }[]) => rows.map((r) => r.name);
 /** A plain connection as the application role, with no tenantry code in between. */
 async function asAppRole<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
   const password = await withClient(url, async (c) => {
-    const { rows } = await c.query<{ value: string }>("SELECT value FROM tenantry.secret WHERE name = 'app_password'");
+    const { rows } = await c.query<{ value: string }>(
+      "SELECT value FROM tenantry.secret WHERE name = 'app_password'",
+    );
     return rows[0]!.value;
   });
   const parsed = new URL(url);
@@ -31,7 +33,9 @@ async function asAppRole<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
 describe('a tenant sees and changes only its own rows', () => {
   it('selects only its own customers, with the same code for both tenants', async () => {
     const read = (tenant: string) =>
-      tenantry.withTenant(tenant, async (db) => names((await db.query<{ name: string }>('SELECT name FROM customer ORDER BY name')).rows));
+      tenantry.withTenant(tenant, async (db) =>
+        names((await db.query<{ name: string }>('SELECT name FROM customer ORDER BY name')).rows),
+      );
     expect(await read('HomeDepot')).toEqual(['Albert Hall', 'Candace Jones', 'Carrie Abrahm']);
     expect(await read('Lowes')).toEqual(['Fred Smith', 'George Holmes', 'Joan Adlon']);
   });
@@ -53,7 +57,9 @@ describe('a tenant sees and changes only its own rows', () => {
     const homeDepot = await tenantry.resolveTenant('HomeDepot');
     const error = await tenantry
       .withTenant('Lowes', (db) =>
-        db.query("INSERT INTO customer (tenant_id, cust_num, name) VALUES ($1, 99, 'Mallory')", [homeDepot.id]),
+        db.query("INSERT INTO customer (tenant_id, cust_num, name) VALUES ($1, 99, 'Mallory')", [
+          homeDepot.id,
+        ]),
       )
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(pg.DatabaseError);
@@ -64,7 +70,9 @@ describe('a tenant sees and changes only its own rows', () => {
   it('cannot move its own row to another tenant with UPDATE', async () => {
     const homeDepot = await tenantry.resolveTenant('HomeDepot');
     const error = await tenantry
-      .withTenant('Lowes', (db) => db.query('UPDATE customer SET tenant_id = $1 WHERE cust_num = 1', [homeDepot.id]))
+      .withTenant('Lowes', (db) =>
+        db.query('UPDATE customer SET tenant_id = $1 WHERE cust_num = 1', [homeDepot.id]),
+      )
       .catch((e: unknown) => e);
     expect((error as pg.DatabaseError).code).toBe('42501');
   });
@@ -101,14 +109,18 @@ describe('a tenant sees and changes only its own rows', () => {
         .catch(() => undefined);
       await db.transaction(async (tx) => {
         await tx.query("INSERT INTO customer (cust_num, name) VALUES (61, 'Kept')");
-        await tx.transaction(async (inner) => {
-          await inner.query("INSERT INTO customer (cust_num, name) VALUES (62, 'Inner')");
-          throw new Error('undo inner');
-        }).catch(() => undefined);
+        await tx
+          .transaction(async (inner) => {
+            await inner.query("INSERT INTO customer (cust_num, name) VALUES (62, 'Inner')");
+            throw new Error('undo inner');
+          })
+          .catch(() => undefined);
         const { rows } = await tx.query('SELECT tenantry.tenant_name() AS t');
         expect(rows[0]?.t).toBe('HomeDepot');
       });
-      const { rows } = await db.query<{ cust_num: number }>('SELECT cust_num FROM customer WHERE cust_num >= 60 ORDER BY 1');
+      const { rows } = await db.query<{ cust_num: number }>(
+        'SELECT cust_num FROM customer WHERE cust_num >= 60 ORDER BY 1',
+      );
       expect(rows.map((r) => r.cust_num)).toEqual([61]);
       await db.query('DELETE FROM customer WHERE cust_num = 61');
     });

@@ -24,7 +24,9 @@ async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
 }
 
 const countCustomers = (t: string) =>
-  tenantry.withTenant(t, async (db) => Number((await db.query('SELECT count(*) AS n FROM customer')).rows[0]?.n));
+  tenantry.withTenant(t, async (db) =>
+    Number((await db.query('SELECT count(*) AS n FROM customer')).rows[0]?.n),
+  );
 
 describe('tenant lifecycle', () => {
   it('creates regular and super tenants with OpenEdge-style ids, unique names and uuids', async () => {
@@ -38,7 +40,9 @@ describe('tenant lifecycle', () => {
     expect(ops.id).toBeLessThan(0);
     expect(ops.kind).toBe('super');
     const list = await tenantry.tenants.list();
-    expect(list.map((t) => t.name)).toEqual(expect.arrayContaining(['Default', 'HomeDepot', 'Lowes', 'Acme', 'ops']));
+    expect(list.map((t) => t.name)).toEqual(
+      expect.arrayContaining(['Default', 'HomeDepot', 'Lowes', 'Acme', 'ops']),
+    );
     expect(list.find((t) => t.name === 'Default')?.id).toBe(0);
     expect((await tenantry.tenants.show(acme.uuid)).name).toBe('Acme');
     expect((await tenantry.tenants.show(acme.id)).name).toBe('Acme');
@@ -55,7 +59,9 @@ describe('tenant lifecycle', () => {
     );
     expect(await codeOf(tenantry.tenants.show('NoSuchTenant'))).toBe('TENANTRY_ERR_TENANT_NOT_FOUND');
     expect(await codeOf(tenantry.tenants.disable('NoSuchTenant'))).toBe('TENANTRY_ERR_TENANT_NOT_FOUND');
-    expect(await codeOf(tenantry.withTenant('NoSuchTenant', async () => 1))).toBe('TENANTRY_ERR_TENANT_NOT_FOUND');
+    expect(await codeOf(tenantry.withTenant('NoSuchTenant', async () => 1))).toBe(
+      'TENANTRY_ERR_TENANT_NOT_FOUND',
+    );
   });
 
   it('a disabled tenant is refused on every library entry point, and enabling restores it', async () => {
@@ -116,7 +122,9 @@ describe('tenant lifecycle', () => {
     expect(await tenantry.tenants.drop('Doomed', { force: true })).toEqual({ 'public.customer': 2 });
     expect(await codeOf(tenantry.withTenant('Doomed', async () => 1))).toBe('TENANTRY_ERR_TENANT_NOT_FOUND');
     await withClient(url, async (client) => {
-      const { rows } = await client.query('SELECT count(*)::int AS n FROM customer WHERE tenant_id = $1', [doomed.id]);
+      const { rows } = await client.query('SELECT count(*)::int AS n FROM customer WHERE tenant_id = $1', [
+        doomed.id,
+      ]);
       expect(rows[0]?.n).toBe(0);
     });
     expect(await countCustomers('HomeDepot')).toBe(3);
@@ -126,7 +134,7 @@ describe('tenant lifecycle', () => {
   it('creating and disabling tenants takes no table lock: tenant work goes on meanwhile', async () => {
     await withClient(url, async (blocker) => {
       await blocker.query('BEGIN');
-      await blocker.query("SELECT * FROM customer WHERE false FOR UPDATE");
+      await blocker.query('SELECT * FROM customer WHERE false FOR UPDATE');
       const created = await tenantry.tenants.create({ name: 'Online' });
       await tenantry.tenants.disable('Online');
       await tenantry.tenants.enable('Online');

@@ -1,6 +1,12 @@
 import pg from 'pg';
 import type { Logger } from '../logger.js';
-import { TENANT_COLUMNS, toRegisteredTable, toTenant, type RegisteredTableRow, type TenantRow } from './rows.js';
+import {
+  TENANT_COLUMNS,
+  toRegisteredTable,
+  toTenant,
+  type RegisteredTableRow,
+  type TenantRow,
+} from './rows.js';
 import type { RegisteredTable, Tenant, TenantRef } from './types.js';
 
 /** The NOTIFY channel catalog triggers announce changes on. */
@@ -46,7 +52,10 @@ export class CatalogCache {
   async start(): Promise<void> {
     await this.reload();
     await this.#listen();
-    this.#timer = setInterval(() => void this.reload().catch(() => undefined), this.#options.pollMs ?? 30_000);
+    this.#timer = setInterval(
+      () => void this.reload().catch(() => undefined),
+      this.#options.pollMs ?? 30_000,
+    );
     this.#timer.unref();
   }
 

@@ -7,4 +7,11 @@ export type { CatalogRoles } from './roles.js';
 export { TenantStore } from './tenants.js';
 export type { CreateTenantInput } from './tenants.js';
 export { TableRegistry } from './tables.js';
-export type { Tenant, TenantIsolation, TenantKind, TenantRef, TenantState, RegisteredTable } from './types.js';
+export type {
+  Tenant,
+  TenantIsolation,
+  TenantKind,
+  TenantRef,
+  TenantState,
+  RegisteredTable,
+} from './types.js';

@@ -136,6 +136,7 @@ export async function readInstalledCatalog(client: pg.ClientBase): Promise<Insta
   const row = dbRows[0];
   const latest = latestVersion(loadMigrations(rolesFor(row?.db ?? 'postgres')));
   if (!row?.pw || (row.version ?? 0) < latest) throw new TenantryError('CATALOG_NOT_INSTALLED');
-  if ((row.version ?? 0) > latest) throw new TenantryError('CATALOG_TOO_NEW', { found: row.version ?? 0, supported: latest });
+  if ((row.version ?? 0) > latest)
+    throw new TenantryError('CATALOG_TOO_NEW', { found: row.version ?? 0, supported: latest });
   return { version: row.version ?? 0, applied: [], roles: rolesFor(row.db), appPassword: row.pw };
 }

@@ -22,7 +22,11 @@ export class TableRegistry {
    */
   async multiTenant(table: string, options: { tenantColumn?: string } = {}): Promise<RegisteredTable> {
     checkName(table);
-    await this.#call('SELECT tenantry.multi_tenant($1::regclass, $2)', [table, options.tenantColumn ?? 'tenant_id'], table);
+    await this.#call(
+      'SELECT tenantry.multi_tenant($1::regclass, $2)',
+      [table, options.tenantColumn ?? 'tenant_id'],
+      table,
+    );
     return this.#registered(table);
   }
 
@@ -61,7 +65,9 @@ export class TableRegistry {
       [table],
     );
     const row = rows[0];
-    const found = this.#cache.tables().find((t) => t.schema === row?.schema_name && t.table === row?.table_name);
+    const found = this.#cache
+      .tables()
+      .find((t) => t.schema === row?.schema_name && t.table === row?.table_name);
     if (!found) throw new TenantryError('TABLE_NOT_FOUND', { table });
     return found;
   }

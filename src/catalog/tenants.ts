@@ -44,7 +44,10 @@ export class TenantStore {
       });
     }
     if (kind !== 'regular' && kind !== 'super') {
-      throw new TenantryError('INVALID_ARGUMENT', { what: 'tenant kind', problem: `${String(kind)} is not regular or super` });
+      throw new TenantryError('INVALID_ARGUMENT', {
+        what: 'tenant kind',
+        problem: `${String(kind)} is not regular or super`,
+      });
     }
     if (isolation !== 'shared') {
       throw new TenantryError('INVALID_ARGUMENT', {
@@ -72,7 +75,9 @@ export class TenantStore {
 
   /** Every tenant, ordered by id (read from the catalog, not the cache). */
   async list(): Promise<Tenant[]> {
-    const { rows } = await this.#pool.query<TenantRow>(`SELECT ${TENANT_COLUMNS} FROM tenantry.tenant ORDER BY id`);
+    const { rows } = await this.#pool.query<TenantRow>(
+      `SELECT ${TENANT_COLUMNS} FROM tenantry.tenant ORDER BY id`,
+    );
     return rows.map(toTenant);
   }
 
@@ -140,7 +145,11 @@ export class TenantStore {
       const tenant = rows[0] ? toTenant(rows[0]) : undefined;
       if (!tenant) throw new TenantryError('TENANT_NOT_FOUND', { tenant: String(ref) });
       if (tenant.kind === 'default') {
-        throw new TenantryError('TENANT_KIND', { tenant: tenant.name, kind: 'default', problem: 'it cannot be dropped' });
+        throw new TenantryError('TENANT_KIND', {
+          tenant: tenant.name,
+          kind: 'default',
+          problem: 'it cannot be dropped',
+        });
       }
       await client.query(`SET LOCAL ROLE ${pg.escapeIdentifier(this.#roles.maint)}`);
       const { rows: tables } = await client.query<{ qualified: string; col: string }>(
@@ -155,9 +164,10 @@ export class TenantStore {
         for (const t of pending) {
           await client.query('SAVEPOINT drop_table');
           try {
-            const r = await client.query(`DELETE FROM ${t.qualified} WHERE ${pg.escapeIdentifier(t.col)} = $1`, [
-              tenant.id,
-            ]);
+            const r = await client.query(
+              `DELETE FROM ${t.qualified} WHERE ${pg.escapeIdentifier(t.col)} = $1`,
+              [tenant.id],
+            );
             deleted[t.qualified] = (deleted[t.qualified] ?? 0) + (r.rowCount ?? 0);
             await client.query('RELEASE SAVEPOINT drop_table');
           } catch (error) {

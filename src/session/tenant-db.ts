@@ -86,7 +86,10 @@ class Transaction implements TenantDb {
     const name = `tenantry_sp_${++this.#savepoints}`;
     await this.query(`SAVEPOINT ${name}`);
     try {
-      const result = await runInTenantContext({ ...tryGetTenantContext(), tenant: this.tenant, transaction: this }, () => fn(this));
+      const result = await runInTenantContext(
+        { ...tryGetTenantContext(), tenant: this.tenant, transaction: this },
+        () => fn(this),
+      );
       await this.#client.query(`RELEASE SAVEPOINT ${name}`);
       return result;
     } catch (error) {
@@ -136,7 +139,10 @@ export class PooledTenantDb implements TenantDb {
     const client = await this.#pool.connect();
     const tx = new Transaction(this.tenant, client);
     try {
-      const result = await runInTenantContext({ ...tryGetTenantContext(), tenant: this.tenant, transaction: tx }, () => fn(tx));
+      const result = await runInTenantContext(
+        { ...tryGetTenantContext(), tenant: this.tenant, transaction: tx },
+        () => fn(tx),
+      );
       await tx.finish(true);
       return result;
     } catch (error) {

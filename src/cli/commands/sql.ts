@@ -1,0 +1,20 @@
+import { Command } from 'commander';
+import { withTenantry, type GlobalFlags } from '../connect.js';
+import { printJson, printTable } from '../output.js';
+
+/** `tenantry sql --tenant NAME "SQL" [--json]`. */
+export function sqlCommand(globals: () => GlobalFlags): Command {
+  return new Command('sql')
+    .description('run SQL as a tenant (row-level security applies) and print the rows')
+    .argument('<sql>', 'the statement(s); with several, the last result is printed')
+    .requiredOption('--tenant <tenant>', 'tenant name, id or uuid')
+    .option('--json', 'print one JSON array of row objects and nothing else')
+    .action(async (sql: string, opts: { tenant: string; json?: boolean }) => {
+      await withTenantry(globals(), async (t) => {
+        const result = await t.withTenant(opts.tenant, (db) => db.query(sql));
+        if (opts.json) printJson(result.rows);
+        else if (result.fields?.length) printTable(result.rows, result.fields);
+        else process.stdout.write(`${result.command ?? 'OK'} ${result.rowCount ?? ''}`.trimEnd() + '\n');
+      });
+    });
+}

@@ -1,0 +1,90 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { Tenantry } from '../tenantry.js';
+
+/** What {@link seedDemo} did. */
+export interface DemoResult {
+  /** False when the demo tenants were already there (nothing was changed). */
+  readonly created: boolean;
+  readonly tenants: readonly string[];
+}
+
+const customers: Record<string, [number, string, string, string][]> = {
+  HomeDepot: [
+    [1, 'Albert Hall', 'Atlanta', 'GA'],
+    [2, 'Candace Jones', 'Marietta', 'GA'],
+    [3, 'Carrie Abrahm', 'Raleigh', 'NC'],
+  ],
+  Lowes: [
+    [1, 'Fred Smith', 'Mooresville', 'NC'],
+    [2, 'Joan Adlon', 'Charlotte', 'NC'],
+    [3, 'George Holmes', 'Boston', 'MA'],
+  ],
+  LowesNY: [[1, 'Nora Young', 'Albany', 'NY']],
+  LowesBos: [[1, 'Bill Otis', 'Boston', 'MA']],
+};
+
+const orders: Record<string, [number, number, string][]> = {
+  HomeDepot: [
+    [1, 1, 'Shipped'],
+    [2, 3, 'Ordered'],
+  ],
+  Lowes: [
+    [1, 2, 'Ordered'],
+    [2, 2, 'Shipped'],
+    [3, 3, 'Ordered'],
+  ],
+};
+
+const items: Record<string, [number, string, string][]> = {
+  HomeDepot: [
+    [2, 'Lawn Mower', '249.00'],
+    [5, 'Screw Driver', '7.49'],
+    [6, 'Table', '89.00'],
+  ],
+};
+
+/**
+ * Installs seed 004's demo: tables `customer`, `"order"`, `item` (multi-tenant) and `state`
+ * (shared); tenants HomeDepot, Lowes, LowesNY, LowesBos and the super tenant `ops`; their rows.
+ * Does nothing when the tenant HomeDepot already exists.
+ */
+export async function seedDemo(tenantry: Tenantry): Promise<DemoResult> {
+  const tenants = [...Object.keys(customers), 'ops'];
+  if (tenantry.catalog.get('HomeDepot')) return { created: false, tenants };
+  await tenantry.operator.query(readFileSync(fileURLToPath(new URL('demo.sql', import.meta.url)), 'utf8'));
+  for (const table of ['public.customer', 'public."order"', 'public.item'])
+    await tenantry.tables.multiTenant(table);
+  await tenantry.tables.shared('public.state');
+  for (const name of Object.keys(customers)) await tenantry.tenants.create({ name });
+  await tenantry.tenants.create({ name: 'ops', kind: 'super' });
+  for (const [name, rows] of Object.entries(customers)) {
+    await tenantry.withTenant(name, (db) =>
+      db.transaction(async (tx) => {
+        for (const [num, customer, city, state] of rows) {
+          await tx.query('INSERT INTO customer (cust_num, name, city, state) VALUES ($1, $2, $3, $4)', [
+            num,
+            customer,
+            city,
+            state,
+          ]);
+        }
+        for (const [num, cust, status] of orders[name] ?? []) {
+          await tx.query('INSERT INTO "order" (order_num, cust_num, status) VALUES ($1, $2, $3)', [
+            num,
+            cust,
+            status,
+          ]);
+        }
+        for (const [num, item, price] of items[name] ?? []) {
+          await tx.query('INSERT INTO item (item_num, item_name, price) VALUES ($1, $2, $3)', [
+            num,
+            item,
+            price,
+          ]);
+        }
+      }),
+    );
+  }
+  return { created: true, tenants };
+}

@@ -1,0 +1,2 @@
+export { seedDemo } from './demo.js';
+export type { DemoResult } from './demo.js';
