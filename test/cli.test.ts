@@ -1,0 +1,181 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTenantry, type Tenantry } from '../src/index.js';
+
+const bin = join(import.meta.dirname, '..', 'bin', 'tenantry.js');
+let dataDir: string;
+let server: ChildProcess;
+let serverOutput = '';
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the built CLI against the test's own `tenantry serve`. */
+function cli(...args: string[]): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, '--data-dir', dataDir, ...args], {
+      env: { ...process.env, TENANTRY_DATABASE_URL: '' },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+beforeAll(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), 'tenantry-cli-'));
+  chmodSync(dataDir, 0o755);
+  server = spawn(process.execPath, [bin, 'serve', '--demo', '--data-dir', dataDir, '--embedded-port', '0'], {
+    env: { ...process.env, TENANTRY_DATABASE_URL: '', TENANTRY_LOG_LEVEL: 'warn' },
+  });
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`serve did not get ready:\n${serverOutput}`)), 60_000);
+    const onData = (chunk: Buffer) => {
+      serverOutput += chunk.toString();
+      if (serverOutput.includes('tenantry ready')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    server.stdout?.on('data', onData);
+    server.stderr?.on('data', onData);
+    server.on('exit', (code) => reject(new Error(`serve exited with ${code}:\n${serverOutput}`)));
+  });
+});
+
+afterAll(async () => {
+  if (server && server.exitCode === null) {
+    const exited = new Promise((resolve) => server.on('exit', resolve));
+    server.kill('SIGINT');
+    await exited;
+  }
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe('the tenantry CLI against its own embedded server', () => {
+  it('serve --demo says it is ready and where it listens', () => {
+    expect(serverOutput).toMatch(/demo data installed: tenants HomeDepot, Lowes, LowesNY, LowesBos, ops/);
+    expect(serverOutput).toMatch(/tenantry ready: embedded PostgreSQL at 127\.0\.0\.1:\d+/);
+  });
+
+  it('sql --tenant prints exactly that tenant’s customers', async () => {
+    const home = await cli('sql', '--tenant', 'HomeDepot', 'select name from customer order by 1');
+    expect(home.code).toBe(0);
+    const names = (run: Run) =>
+      run.stdout
+        .split('\n')
+        .slice(2, -2)
+        .map((l) => l.trim());
+    expect(names(home)).toEqual(['Albert Hall', 'Candace Jones', 'Carrie Abrahm']);
+    const lowes = await cli('sql', '--tenant', 'Lowes', 'select name from customer order by 1');
+    expect(names(lowes)).toEqual(['Fred Smith', 'George Holmes', 'Joan Adlon']);
+  });
+
+  it('sql --json prints one JSON array and nothing else, integers as numbers and bigint/numeric as strings', async () => {
+    const run = await cli(
+      'sql',
+      '--tenant',
+      'HomeDepot',
+      'select cust_num, name, 10000000000::bigint as big, 2.50::numeric as price from customer order by 1',
+      '--json',
+    );
+    expect(run.code).toBe(0);
+    const rows = JSON.parse(run.stdout) as unknown[];
+    expect(rows).toEqual([
+      { cust_num: 1, name: 'Albert Hall', big: '10000000000', price: '2.50' },
+      { cust_num: 2, name: 'Candace Jones', big: '10000000000', price: '2.50' },
+      { cust_num: 3, name: 'Carrie Abrahm', big: '10000000000', price: '2.50' },
+    ]);
+  });
+
+  it('a disabled tenant exits 1 with TENANTRY_ERR_TENANT_DISABLED, and another process sees it within 1 s', async () => {
+    const info = JSON.parse(readFileSync(join(dataDir, 'server.json'), 'utf8')) as { url: string };
+    const watcher: Tenantry = await createTenantry({ databaseUrl: info.url, catalogPollMs: 600_000 });
+    try {
+      expect(watcher.catalog.get('Lowes')?.state).toBe('active');
+      const disabled = await cli('tenant', 'disable', 'Lowes');
+      const after = Date.now();
+      expect(disabled.code).toBe(0);
+      while (watcher.catalog.get('Lowes')?.state !== 'disabled' && Date.now() - after < 1000) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      expect(watcher.catalog.get('Lowes')?.state).toBe('disabled');
+      const refused = await cli('sql', '--tenant', 'Lowes', 'select name from customer');
+      expect(refused.code).toBe(1);
+      expect(refused.stdout).toBe('');
+      expect(refused.stderr.trim().split('\n')).toHaveLength(1);
+      expect(refused.stderr).toMatch(/^TENANTRY_ERR_TENANT_DISABLED: Tenant Lowes is disabled/);
+      expect((await cli('tenant', 'enable', 'Lowes')).code).toBe(0);
+      expect((await cli('sql', '--tenant', 'Lowes', 'select 1')).code).toBe(0);
+    } finally {
+      await watcher.close();
+    }
+  });
+
+  it('manages tenants and tables end to end', async () => {
+    const created = await cli('tenant', 'create', 'Acme', '--json');
+    expect(created.code).toBe(0);
+    expect(JSON.parse(created.stdout)).toMatchObject({ name: 'Acme', kind: 'regular', state: 'active' });
+    const list = JSON.parse((await cli('tenant', 'list', '--json')).stdout) as { name: string }[];
+    expect(list.map((t) => t.name)).toEqual(['ops', 'Default', 'HomeDepot', 'Lowes', 'LowesNY', 'LowesBos', 'Acme']);
+    expect((await cli('tenant', 'lock', 'Acme')).code).toBe(0);
+    const locked = await cli('sql', '--tenant', 'Acme', 'select 1');
+    expect(locked.stderr).toMatch(/^TENANTRY_ERR_TENANT_LOCKED/);
+    expect((await cli('tenant', 'unlock', 'Acme')).code).toBe(0);
+    const noForce = await cli('tenant', 'drop', 'Acme');
+    expect(noForce.code).toBe(1);
+    expect(noForce.stderr).toMatch(/^TENANTRY_ERR_FORCE_REQUIRED/);
+    expect((await cli('tenant', 'drop', 'Acme', '--force')).code).toBe(0);
+    expect((await cli('tenant', 'show', 'Acme')).stderr).toMatch(/^TENANTRY_ERR_TENANT_NOT_FOUND/);
+    const tables = JSON.parse((await cli('table', 'list', '--json')).stdout) as { table: string; kind: string }[];
+    expect(tables.map((t) => `${t.kind}:${t.table}`)).toEqual([
+      'multi_tenant:customer',
+      'multi_tenant:item',
+      'multi_tenant:order',
+      'shared:state',
+    ]);
+    const shape = await cli('table', 'multi-tenant', 'public.state');
+    expect(shape.code).toBe(1);
+    expect(shape.stderr).toMatch(/^TENANTRY_ERR_TABLE_SHAPE: public\.state: the tenant column tenant_id must exist/);
+  });
+
+  it('exits 2 on usage errors and 0 on --help for every command', async () => {
+    expect((await cli('sql', 'select 1')).code).toBe(2);
+    expect((await cli('no-such-command')).code).toBe(2);
+    expect((await cli('tenant', 'create', 'X', '--kind', 'weird')).code).toBe(2);
+    for (const args of [[], ['serve'], ['tenant'], ['tenant', 'create'], ['table'], ['sql']]) {
+      const help = await cli(...args, '--help');
+      expect(help.code, args.join(' ')).toBe(0);
+      expect(help.stdout).toMatch(/Usage: tenantry/);
+    }
+  });
+
+  it('reports a clear error when no server runs for the data dir', async () => {
+    const empty = mkdtempSync(join(tmpdir(), 'tenantry-none-'));
+    try {
+      const run = await new Promise<Run>((resolve) => {
+        const child = spawn(process.execPath, [bin, '--data-dir', empty, 'tenant', 'list'], {
+          env: { ...process.env, TENANTRY_DATABASE_URL: '' },
+        });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+        child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+        child.on('close', (code) => resolve({ code, stdout, stderr }));
+      });
+      expect(run.code).toBe(1);
+      expect(run.stderr).toMatch(/^TENANTRY_ERR_NO_SERVER: No database to talk to/);
+    } finally {
+      rmSync(empty, { recursive: true, force: true });
+    }
+  });
+});
