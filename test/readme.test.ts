@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it, vi } from 'vitest';
@@ -22,6 +22,7 @@ describe('the README', () => {
     try {
       await import(pathToFileURL(file).href);
     } finally {
+      rmSync(file, { force: true });
       spy.mockRestore();
       if (previous === undefined) delete process.env.TENANTRY_DATABASE_URL;
       else process.env.TENANTRY_DATABASE_URL = previous;
