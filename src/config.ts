@@ -5,12 +5,25 @@ import type { Logger } from './logger.js';
 const postgresUrl = z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL');
 
 const poolSchema = z.strictObject({
-  /** Most connections the tenant-work pool opens. */
-  max: z.int().min(1).max(10_000).default(10),
+  /**
+   * Connections this process may open to each server for tenant work. Default: the server's
+   * max_connections minus superuser_reserved_connections minus `reserve`.
+   */
+  budget: z.int().min(1).max(100_000).optional(),
+  /** Connections left free when the budget is derived from max_connections. */
+  reserve: z.int().min(0).default(15),
+  /** Connections one tenant may hold at once (default: a quarter of the budget). */
+  perTenantMax: z.int().min(1).optional(),
+  /** Live pools kept at most (LRU beyond it). */
+  maxPools: z.int().min(1).default(1000),
   /** Idle connections are closed after this many ms. */
-  idleTimeoutMs: z.int().min(0).default(30_000),
-  /** How long a checkout may wait for a connection before failing. */
-  connectionTimeoutMs: z.int().min(1).default(10_000),
+  idleTimeoutMs: z.int().min(10).default(30_000),
+  /** How long a checkout may wait for a connection before TENANTRY_ERR_POOL_TIMEOUT. */
+  checkoutTimeoutMs: z.int().min(1).default(10_000),
+  /** A backend is recycled after serving this many distinct tenant schemas. */
+  maxSchemasPerConnection: z.int().min(1).default(100),
+  /** A backend is recycled after this many checkouts (0: never). */
+  maxUsesPerConnection: z.int().min(0).default(0),
 });
 
 const configSchema = z.strictObject({
@@ -18,7 +31,7 @@ const configSchema = z.strictObject({
   databaseUrl: postgresUrl,
   /** Install or upgrade the catalog on start (default true). */
   install: z.boolean().default(true),
-  pool: poolSchema.default({ max: 10, idleTimeoutMs: 30_000, connectionTimeoutMs: 10_000 }),
+  pool: poolSchema.prefault({}),
   /** Safety re-read interval of the catalog cache, in ms (NOTIFY is the fast path). */
   catalogPollMs: z.int().min(100).default(30_000),
   /** A pino logger; tenantry is silent without one. */

@@ -110,10 +110,39 @@ export const errorCodes = {
     status: 503,
     sqlstate: '08006',
   },
+  POOL_TIMEOUT: {
+    message:
+      "Tenant {tenant} waited {waitedMs} ms for a connection to server {server} and gave up: the server's connection budget or the tenant's share of it is in use. Retry, raise pool.budget / pool.perTenantMax, or find the slow queries.",
+    status: 503,
+    sqlstate: '53300',
+  },
+  SERVER_NOT_FOUND: {
+    message: 'Server {server} is not registered; add it with `tenantry server add {server} URL`.',
+    status: 404,
+    sqlstate: '42704',
+  },
   CLOSED: {
     message: 'This tenantry instance has been closed.',
     status: 503,
     sqlstate: '57P01',
+  },
+  MASTER_KEY_INVALID: {
+    message:
+      'Invalid master key in {source}: {problem}. A master key is 32 random bytes, base64-encoded, e.g. from `openssl rand -base64 32`; during rotation pass NEW,OLD separated by a comma.',
+    status: 500,
+    sqlstate: 'F0000',
+  },
+  CREDENTIAL_DECRYPT: {
+    message:
+      'Cannot decrypt the {field} credential of {owner}: {reason}. Check TENANTRY_MASTER_KEY (a rotated-out key must stay listed until `tenantry rotate-key` has run).',
+    status: 500,
+    sqlstate: 'F0000',
+  },
+  MASTER_KEY_MISMATCH: {
+    message:
+      "TENANTRY_MASTER_KEY does not match the key the catalog's credentials were encrypted with (key id {found} is not in the key ring {ring}). Pass the original key, or old and new keys as NEW,OLD during rotation.",
+    status: 500,
+    sqlstate: 'F0000',
   },
 } as const satisfies Record<string, ErrorSpec>;
 

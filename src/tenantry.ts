@@ -14,7 +14,14 @@ import { describeUrl, withCredentials } from './connection-url.js';
 import { getTenant, runInTenantContext, tryGetTenantContext } from './context/index.js';
 import { TenantryError } from './errors.js';
 import { createLogger, type Logger } from './logger.js';
-import { PooledTenantDb, type QueryInput, type TenantDb } from './session/index.js';
+import { PoolManager, type PoolStats } from './pool/index.js';
+import {
+  PooledTenantDb,
+  tenantSetting,
+  type QueryInput,
+  type TenantDb,
+  type TenantRoute,
+} from './session/index.js';
 
 /** The operator's connection: plain node-postgres queries, outside any tenant. */
 export interface OperatorDb {
@@ -69,6 +76,8 @@ export interface Tenantry extends AsyncDisposable {
   transaction<T>(fn: (tx: TenantDb) => Promise<T>): Promise<T>;
   /** Resolves a tenant reference against the catalog; throws `TENANTRY_ERR_TENANT_NOT_FOUND`. */
   resolveTenant(tenant: TenantRef | Tenant): Promise<Tenant>;
+  /** Pools, connections, waiters and per-tenant checkout figures. */
+  poolStats(): PoolStats;
   /** Closes pools and the catalog listener. */
   close(): Promise<void>;
 }
@@ -107,14 +116,22 @@ export async function createTenantry(input: TenantryConfig): Promise<Tenantry> {
     } finally {
       client.release();
     }
-    const app = new pg.Pool({
+    const pools = new PoolManager(
+      {
+        ...(config.pool.perTenantMax === undefined ? {} : { perTenantMax: config.pool.perTenantMax }),
+        maxPools: config.pool.maxPools,
+        idleTimeoutMs: config.pool.idleTimeoutMs,
+        checkoutTimeoutMs: config.pool.checkoutTimeoutMs,
+        maxSchemasPerConnection: config.pool.maxSchemasPerConnection,
+        maxUsesPerConnection: config.pool.maxUsesPerConnection,
+      },
+      logger,
+    );
+    pools.setServer('main', config.pool.budget ?? (await deriveBudget(admin, config.pool.reserve)));
+    const app: pg.ClientConfig = {
       connectionString: withCredentials(config.databaseUrl, installed.roles.app, installed.appPassword),
-      max: config.pool.max,
-      idleTimeoutMillis: config.pool.idleTimeoutMs,
-      connectionTimeoutMillis: config.pool.connectionTimeoutMs,
       application_name: 'tenantry',
-    });
-    app.on('error', (error) => logger.warn({ err: error }, 'idle tenant connection failed'));
+    };
     const catalog = new CatalogCache({
       connection: { connectionString: config.databaseUrl, application_name: 'tenantry-listener' },
       pool: admin,
@@ -122,11 +139,22 @@ export async function createTenantry(input: TenantryConfig): Promise<Tenantry> {
       pollMs: config.catalogPollMs,
     });
     await catalog.start();
-    return new TenantryInstance(config, installed.roles, admin, app, catalog);
+    return new TenantryInstance(config, installed.roles, admin, pools, app, catalog);
   } catch (error) {
     await admin.end().catch(() => undefined);
     throw error;
   }
+}
+
+/** The budget of a server: max_connections minus reserved connections minus `reserve`. */
+async function deriveBudget(admin: pg.Pool, reserve: number): Promise<number> {
+  const { rows } = await admin.query<{ max: number; reserved: number }>(
+    `SELECT current_setting('max_connections')::int AS max,
+            current_setting('superuser_reserved_connections')::int
+              + coalesce(current_setting('reserved_connections', true)::int, 0) AS reserved`,
+  );
+  const row = rows[0];
+  return Math.max(2, (row?.max ?? 100) - (row?.reserved ?? 3) - reserve);
 }
 
 class TenantryInstance implements Tenantry {
@@ -137,19 +165,22 @@ class TenantryInstance implements Tenantry {
   readonly config: ResolvedConfig;
   readonly operator: OperatorDb;
   readonly #admin: pg.Pool;
-  readonly #app: pg.Pool;
+  readonly #pools: PoolManager;
+  readonly #app: pg.ClientConfig;
   #closed = false;
 
   constructor(
     config: ResolvedConfig,
     roles: CatalogRoles,
     admin: pg.Pool,
-    app: pg.Pool,
+    pools: PoolManager,
+    app: pg.ClientConfig,
     catalog: CatalogCache,
   ) {
     this.config = config;
     this.roles = roles;
     this.#admin = admin;
+    this.#pools = pools;
     this.#app = app;
     this.catalog = catalog;
     this.tenants = new TenantStore(admin, catalog, roles);
@@ -199,14 +230,36 @@ class TenantryInstance implements Tenantry {
     const tenant = await this.resolveTenant(ref);
     const gate = this.#gate(options.allowLocked === true);
     gate(tenant);
-    const db = new PooledTenantDb(tenant, this.#app, gate);
+    const db = this.#dbFor(tenant, gate);
     return runInTenantContext({ tenant, db }, () => fn(db));
+  }
+
+  #route(tenant: Tenant): TenantRoute {
+    const app = this.#app;
+    return {
+      target: {
+        server: 'main',
+        identity: 'app',
+        tenantId: tenant.id,
+        tenantName: tenant.name,
+        connect: () => app,
+      },
+      prelude: [tenantSetting(tenant)],
+    };
+  }
+
+  #dbFor(tenant: Tenant, gate: (tenant: Tenant) => void): PooledTenantDb {
+    return new PooledTenantDb(tenant, this.#route(tenant), (target) => this.#pools.acquire(target), gate);
   }
 
   db(): TenantDb {
     const context = tryGetTenantContext();
     if (context?.db instanceof PooledTenantDb) return context.db;
-    return new PooledTenantDb(getTenant(), this.#app, this.#gate(false));
+    return this.#dbFor(getTenant(), this.#gate(false));
+  }
+
+  poolStats(): PoolStats {
+    return this.#pools.stats();
   }
 
   async query<R extends pg.QueryResultRow = pg.QueryResultRow>(
@@ -228,7 +281,7 @@ class TenantryInstance implements Tenantry {
     if (this.#closed) return;
     this.#closed = true;
     await this.catalog.close();
-    await Promise.all([this.#app.end(), this.#admin.end()]);
+    await Promise.all([this.#pools.close(), this.#admin.end()]);
   }
 
   [Symbol.asyncDispose](): Promise<void> {

@@ -11,7 +11,7 @@ const tenantNames = Array.from({ length: 50 }, (_, i) => `Tenant${String(i).padS
 
 beforeAll(async () => {
   const url = await createTestDatabase('context');
-  tenantry = await createTenantry({ databaseUrl: url, pool: { max: 8 } });
+  tenantry = await createTenantry({ databaseUrl: url, pool: { budget: 8 } });
   await createStoreTables(url);
   await tenantry.tables.multiTenant('public.customer');
   for (const name of tenantNames) {

@@ -29,7 +29,7 @@ export async function withTenantry<T>(
 ): Promise<T> {
   const tenantry = await createTenantry({
     databaseUrl: findDatabaseUrl(flags),
-    pool: { max: 2 },
+    pool: { budget: 2 },
     logger: createLogger(process.env.TENANTRY_LOG_LEVEL ?? 'warn'),
   });
   try {

@@ -1,6 +1,22 @@
 /** SQLSTATEs and Node error codes that mean the connection itself is gone. */
-const CONNECTION_SQLSTATES = new Set(['57P01', '57P02', '57P03', '08000', '08003', '08006', '08001', '08004']);
-const SOCKET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNREFUSED', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTCONN']);
+const CONNECTION_SQLSTATES = new Set([
+  '57P01',
+  '57P02',
+  '57P03',
+  '08000',
+  '08003',
+  '08006',
+  '08001',
+  '08004',
+]);
+const SOCKET_CODES = new Set([
+  'ECONNRESET',
+  'EPIPE',
+  'ECONNREFUSED',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENOTCONN',
+]);
 
 /**
  * Whether `error` means the backend connection died (server shut down, backend terminated,
@@ -16,7 +32,8 @@ export function isConnectionError(error: unknown): boolean {
 }
 
 const READ_ONLY = /^\s*(?:select|with|values|table|show)\b/i;
-const WRITES = /\b(?:insert|update|delete|merge|into|nextval|setval|set_config|for\s+(?:no\s+key\s+)?update|for\s+(?:key\s+)?share|lock|call|do|copy|create|alter|drop|grant|revoke|truncate|pg_advisory)/i;
+const WRITES =
+  /\b(?:insert|update|delete|merge|into|nextval|setval|set_config|for\s+(?:no\s+key\s+)?update|for\s+(?:key\s+)?share|lock|call|do|copy|create|alter|drop|grant|revoke|truncate|pg_advisory)/i;
 
 /**
  * Whether `sql` is a single read-only statement that may be retried on a fresh connection

@@ -1,3 +1,3 @@
-export { PooledTenantDb, releaseClean, tenantSetting } from './tenant-db.js';
-export type { QueryInput, TenantDb, TenantGate } from './tenant-db.js';
+export { PooledTenantDb, tenantSetting } from './tenant-db.js';
+export type { Acquire, QueryInput, TenantDb, TenantGate, TenantRoute } from './tenant-db.js';
 export { TenantQuery, runWithPrelude } from './tenant-query.js';

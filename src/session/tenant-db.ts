@@ -1,6 +1,13 @@
-import pg from 'pg';
+import type pg from 'pg';
 import type { Tenant } from '../catalog/index.js';
 import { runInTenantContext, tryGetTenantContext } from '../context/index.js';
+import {
+  isConnectionError,
+  isRetryableRead,
+  mayLeaveState,
+  type Lease,
+  type PoolTarget,
+} from '../pool/index.js';
 import { runWithPrelude } from './tenant-query.js';
 
 /** Query input accepted by {@link TenantDb.query}: SQL text or a node-postgres query config. */
@@ -42,44 +49,59 @@ function toConfig(input: QueryInput, values: readonly unknown[] | undefined): pg
   return config;
 }
 
-/** Returns a client to its pool, rolling back anything left open; destroys it if that fails. */
-export async function releaseClean(client: pg.PoolClient): Promise<void> {
-  const status = client.getTransactionStatus?.();
-  if (status === 'T' || status === 'E') {
-    try {
-      await client.query('ROLLBACK');
-    } catch (error) {
-      client.release(error instanceof Error ? error : true);
-      return;
-    }
-  }
-  client.release();
+/**
+ * How statements of one tenant reach PostgreSQL: the pool to check out from and the statements
+ * (of tenantry's own making) that must precede them in the same transaction.
+ */
+export interface TenantRoute {
+  readonly target: PoolTarget;
+  /** e.g. the transaction-local tenant setting and search_path; empty for per-tenant roles. */
+  readonly prelude: readonly string[];
+  /** The schema the statements run in (for backend recycling), when not the shared one. */
+  readonly schema?: string;
+  /** Whether the SQL comes from the tenant itself: then the connection is always reset. */
+  readonly untrusted?: boolean;
+}
+
+/** Checks out connections for a route. */
+export type Acquire = (target: PoolTarget) => Promise<Lease>;
+
+function sqlOf(config: pg.QueryConfig): string {
+  return typeof config.text === 'string' ? config.text : '';
 }
 
 /** A transaction in progress on one client. */
 class Transaction implements TenantDb {
   readonly tenant: Tenant;
-  readonly #client: pg.PoolClient;
+  readonly #lease: Lease;
+  readonly #route: TenantRoute;
   #begun = false;
   #savepoints = 0;
 
-  constructor(tenant: Tenant, client: pg.PoolClient) {
+  constructor(tenant: Tenant, lease: Lease, route: TenantRoute) {
     this.tenant = tenant;
-    this.#client = client;
+    this.#lease = lease;
+    this.#route = route;
   }
 
   get begun(): boolean {
     return this.#begun;
   }
 
-  query<R extends pg.QueryResultRow = pg.QueryResultRow>(
+  async query<R extends pg.QueryResultRow = pg.QueryResultRow>(
     input: QueryInput,
     values?: readonly unknown[],
   ): Promise<pg.QueryResult<R>> {
     const config = toConfig(input, values);
-    if (this.#begun) return this.#client.query<R>(config);
-    this.#begun = true;
-    return runWithPrelude<R>(this.#client, ['BEGIN', tenantSetting(this.tenant)], config);
+    if (this.#route.untrusted || mayLeaveState(sqlOf(config))) this.#lease.markDirty();
+    try {
+      if (this.#begun) return await this.#lease.client.query<R>(config);
+      this.#begun = true;
+      return await runWithPrelude<R>(this.#lease.client, ['BEGIN', ...this.#route.prelude], config);
+    } catch (error) {
+      if (isConnectionError(error)) this.#lease.markBroken();
+      throw error;
+    }
   }
 
   async transaction<T>(fn: (tx: TenantDb) => Promise<T>): Promise<T> {
@@ -90,30 +112,39 @@ class Transaction implements TenantDb {
         { ...tryGetTenantContext(), tenant: this.tenant, transaction: this },
         () => fn(this),
       );
-      await this.#client.query(`RELEASE SAVEPOINT ${name}`);
+      await this.#lease.client.query(`RELEASE SAVEPOINT ${name}`);
       return result;
     } catch (error) {
-      await this.#client.query(`ROLLBACK TO SAVEPOINT ${name}`).catch(() => undefined);
+      await this.#lease.client.query(`ROLLBACK TO SAVEPOINT ${name}`).catch(() => undefined);
       throw error;
     }
   }
 
   async finish(commit: boolean): Promise<void> {
     if (!this.#begun) return;
-    await this.#client.query(commit ? 'COMMIT' : 'ROLLBACK');
+    await this.#lease.client.query(commit ? 'COMMIT' : 'ROLLBACK');
   }
 }
 
 /** The tenant-scoped handle handed to `withTenant` callbacks. */
 export class PooledTenantDb implements TenantDb {
   readonly tenant: Tenant;
-  readonly #pool: pg.Pool;
+  readonly #route: TenantRoute;
+  readonly #acquire: Acquire;
   readonly #gate: TenantGate;
 
-  constructor(tenant: Tenant, pool: pg.Pool, gate: TenantGate) {
+  constructor(tenant: Tenant, route: TenantRoute, acquire: Acquire, gate: TenantGate) {
     this.tenant = tenant;
-    this.#pool = pool;
+    this.#route = route;
+    this.#acquire = acquire;
     this.#gate = gate;
+  }
+
+  async #lease(): Promise<Lease> {
+    const lease = await this.#acquire(this.#route.target);
+    if (this.#route.schema) lease.noteSchema(this.#route.schema);
+    if (this.#route.untrusted) lease.markDirty();
+    return lease;
   }
 
   async query<R extends pg.QueryResultRow = pg.QueryResultRow>(
@@ -124,11 +155,21 @@ export class PooledTenantDb implements TenantDb {
     const open = tryGetTenantContext()?.transaction;
     if (open instanceof Transaction && open.tenant.id === this.tenant.id) return open.query<R>(input, values);
     this.#gate(this.tenant);
-    const client = await this.#pool.connect();
-    try {
-      return await runWithPrelude<R>(client, [tenantSetting(this.tenant)], toConfig(input, values));
-    } finally {
-      await releaseClean(client);
+    const config = toConfig(input, values);
+    const text = sqlOf(config);
+    for (let attempt = 1; ; attempt++) {
+      const lease = await this.#lease();
+      if (mayLeaveState(text)) lease.markDirty();
+      try {
+        return await runWithPrelude<R>(lease.client, this.#route.prelude, config);
+      } catch (error) {
+        if (!isConnectionError(error)) throw error;
+        lease.markBroken();
+        // Retry once only a read that cannot have written anything.
+        if (attempt > 1 || !isRetryableRead(text)) throw error;
+      } finally {
+        lease.release();
+      }
     }
   }
 
@@ -136,8 +177,8 @@ export class PooledTenantDb implements TenantDb {
     const open = tryGetTenantContext()?.transaction;
     if (open instanceof Transaction && open.tenant.id === this.tenant.id) return open.transaction(fn);
     this.#gate(this.tenant);
-    const client = await this.#pool.connect();
-    const tx = new Transaction(this.tenant, client);
+    const lease = await this.#lease();
+    const tx = new Transaction(this.tenant, lease, this.#route);
     try {
       const result = await runInTenantContext(
         { ...tryGetTenantContext(), tenant: this.tenant, transaction: tx },
@@ -146,10 +187,11 @@ export class PooledTenantDb implements TenantDb {
       await tx.finish(true);
       return result;
     } catch (error) {
+      if (isConnectionError(error)) lease.markBroken();
       await tx.finish(false).catch(() => undefined);
       throw error;
     } finally {
-      await releaseClean(client);
+      lease.release();
     }
   }
 }

@@ -1,0 +1,11 @@
+export { PoolManager } from './pool-manager.js';
+export { isConnectionError, isRetryableRead } from './connection-errors.js';
+export { mayLeaveState } from './pooled-connection.js';
+export type {
+  Lease,
+  PoolManagerOptions,
+  PoolStats,
+  PoolTarget,
+  ServerPoolStats,
+  TenantPoolStats,
+} from './types.js';

@@ -1,0 +1,353 @@
+import pg from 'pg';
+import { TenantryError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { FairQueue } from './fair-queue.js';
+import { IdentityPool, ServerState, TenantCounters } from './pool-state.js';
+import { PooledConnection, resetConnection } from './pooled-connection.js';
+import type { Lease, PoolManagerOptions, PoolStats, PoolTarget } from './types.js';
+
+interface Waiter {
+  readonly tenantId: number;
+  readonly target: PoolTarget;
+  readonly key: string;
+  readonly since: number;
+  timer: NodeJS.Timeout | undefined;
+  resolve(lease: Lease): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * The pool of pools. Pools are keyed by (server, identity) and created on first use; every
+ * server has one connection budget shared by all its pools; checkouts wait in a queue that is
+ * fair across tenants, under a per-tenant cap, with a timeout. Idle connections and pools are
+ * evicted (LRU limit plus an unref'd idle timer); a closed pool never hands out a connection.
+ */
+export class PoolManager {
+  readonly #pools = new Map<string, IdentityPool>();
+  readonly #servers = new Map<string, ServerState>();
+  readonly #tenants = new Map<number, TenantCounters>();
+  readonly #queue = new FairQueue<Waiter>();
+  readonly #logger: Logger;
+  readonly #perTenantMax: number | undefined;
+  readonly #maxPools: number;
+  readonly #idleTimeoutMs: number;
+  readonly #checkoutTimeoutMs: number;
+  readonly #maxSchemas: number;
+  readonly #maxUses: number;
+  readonly #sweeper: NodeJS.Timeout;
+  #closed = false;
+
+  constructor(options: PoolManagerOptions, logger: Logger) {
+    this.#logger = logger;
+    this.#perTenantMax = options.perTenantMax;
+    this.#maxPools = options.maxPools ?? 1000;
+    this.#idleTimeoutMs = options.idleTimeoutMs ?? 30_000;
+    this.#checkoutTimeoutMs = options.checkoutTimeoutMs ?? 10_000;
+    this.#maxSchemas = options.maxSchemasPerConnection ?? 100;
+    this.#maxUses = options.maxUsesPerConnection ?? 0;
+    this.#sweeper = setInterval(() => this.#sweep(), Math.min(5_000, Math.max(50, this.#idleTimeoutMs / 2)));
+    this.#sweeper.unref();
+  }
+
+  /** Registers a server and its connection budget (or changes the budget). */
+  setServer(name: string, budget: number): void {
+    const state = this.#servers.get(name);
+    if (state) state.budget = budget;
+    else this.#servers.set(name, new ServerState(name, budget));
+    this.#dispatch();
+  }
+
+  /** Closes every pool of `server` and forgets it (its in-use connections close on release). */
+  removeServer(name: string): void {
+    for (const pool of [...this.#pools.values()].filter((p) => p.server === name)) this.#closePool(pool);
+    this.#servers.delete(name);
+  }
+
+  /** Closes the pool of one identity (e.g. a dropped tenant's role); later checkouts open a new one. */
+  closeIdentity(server: string, identity: string): void {
+    const pool = this.#pools.get(`${server}\0${identity}`);
+    if (pool) this.#closePool(pool);
+  }
+
+  #tenantMax(): number {
+    if (this.#perTenantMax !== undefined) return this.#perTenantMax;
+    const smallest = Math.min(...[...this.#servers.values()].map((s) => s.budget));
+    return Math.max(1, Math.floor(smallest / 4));
+  }
+
+  /**
+   * Checks out a connection for `target`. Waits in the fair queue when the tenant is at its cap
+   * or the server's budget is spent; throws `TENANTRY_ERR_POOL_TIMEOUT` after the checkout
+   * timeout and `TENANTRY_ERR_CLOSED` once the manager is closed.
+   */
+  acquire(target: PoolTarget): Promise<Lease> {
+    if (this.#closed) return Promise.reject(new TenantryError('CLOSED'));
+    if (!this.#servers.has(target.server)) {
+      return Promise.reject(new TenantryError('SERVER_NOT_FOUND', { server: target.server }));
+    }
+    this.#counters(target).name = target.tenantName;
+    return new Promise<Lease>((resolve, reject) => {
+      const waiter: Waiter = {
+        tenantId: target.tenantId,
+        target,
+        key: `${target.server}\0${target.identity}`,
+        since: Date.now(),
+        timer: undefined,
+        resolve,
+        reject,
+      };
+      waiter.timer = setTimeout(() => this.#timeout(waiter), this.#checkoutTimeoutMs);
+      waiter.timer.unref();
+      this.#queue.push(waiter);
+      this.#dispatch();
+    });
+  }
+
+  #counters(target: { tenantId: number; tenantName?: string }): TenantCounters {
+    let counters = this.#tenants.get(target.tenantId);
+    if (!counters) {
+      counters = new TenantCounters(target.tenantId, target.tenantName ?? String(target.tenantId));
+      this.#tenants.set(target.tenantId, counters);
+    }
+    return counters;
+  }
+
+  #timeout(waiter: Waiter): void {
+    if (!this.#queue.remove(waiter)) return;
+    const counters = this.#counters(waiter);
+    counters.timeouts++;
+    waiter.reject(
+      new TenantryError('POOL_TIMEOUT', {
+        tenant: waiter.target.tenantName,
+        waitedMs: Date.now() - waiter.since,
+        server: waiter.target.server,
+      }),
+    );
+  }
+
+  #dispatch(): void {
+    while (this.#queue.size > 0 && this.#queue.serveNext((w) => this.#tryServe(w))) {
+      // served one; try the next
+    }
+  }
+
+  #tryServe(waiter: Waiter): boolean {
+    const counters = this.#counters(waiter);
+    if (counters.inUse >= this.#tenantMax()) return false;
+    const server = this.#servers.get(waiter.target.server);
+    if (!server) {
+      clearTimeout(waiter.timer);
+      waiter.reject(new TenantryError('SERVER_NOT_FOUND', { server: waiter.target.server }));
+      return true;
+    }
+    const pool = this.#pool(waiter);
+    for (let connection = pool.idle.pop(); connection; connection = pool.idle.pop()) {
+      if (connection.broken) {
+        this.#discard(connection, pool);
+        continue;
+      }
+      this.#hand(waiter, connection, pool);
+      return true;
+    }
+    if (server.total >= server.budget) {
+      const victim = this.#idleVictim(server.name);
+      if (!victim) return false;
+      this.#discard(victim.connection, victim.pool);
+    }
+    this.#open(waiter, pool, server);
+    return true;
+  }
+
+  #pool(waiter: Waiter): IdentityPool {
+    let pool = this.#pools.get(waiter.key);
+    if (pool) {
+      // refresh LRU order
+      this.#pools.delete(waiter.key);
+      this.#pools.set(waiter.key, pool);
+      return pool;
+    }
+    pool = new IdentityPool(waiter.key, waiter.target.server, waiter.target.identity, waiter.target.connect);
+    this.#pools.set(waiter.key, pool);
+    if (this.#pools.size > this.#maxPools) {
+      for (const candidate of this.#pools.values()) {
+        if (this.#pools.size <= this.#maxPools) break;
+        if (candidate !== pool && candidate.inUse === 0) this.#closePool(candidate);
+      }
+    }
+    return pool;
+  }
+
+  #idleVictim(server: string): { pool: IdentityPool; connection: PooledConnection } | undefined {
+    let best: { pool: IdentityPool; connection: PooledConnection } | undefined;
+    for (const pool of this.#pools.values()) {
+      if (pool.server !== server) continue;
+      const oldest = pool.idle[0];
+      if (oldest && (!best || oldest.lastUsedAt < best.connection.lastUsedAt))
+        best = { pool, connection: oldest };
+    }
+    return best;
+  }
+
+  #open(waiter: Waiter, pool: IdentityPool, server: ServerState): void {
+    pool.size++;
+    server.total++;
+    const counters = this.#counters(waiter);
+    counters.inUse++;
+    void this.#connect(pool)
+      .then((connection) => {
+        counters.inUse--;
+        if (pool.closed || this.#closed) {
+          this.#discard(connection, pool);
+          waiter.reject(new TenantryError('CLOSED'));
+          return;
+        }
+        this.#hand(waiter, connection, pool);
+      })
+      .catch((error: unknown) => {
+        counters.inUse--;
+        pool.size--;
+        server.total--;
+        pool.resetConfig();
+        clearTimeout(waiter.timer);
+        waiter.reject(error);
+        this.#dispatch();
+      });
+  }
+
+  async #connect(pool: IdentityPool): Promise<PooledConnection> {
+    // A failed connection attempt provably sent no statement: try once more on a fresh socket.
+    for (let attempt = 1; ; attempt++) {
+      const client = new pg.Client(await pool.config());
+      const connection = new PooledConnection(client, pool.key);
+      client.on('error', (error) => this.#onClientError(connection, error));
+      try {
+        await client.connect();
+        return connection;
+      } catch (error) {
+        await client.end().catch(() => undefined);
+        if (attempt >= 2) throw error;
+        pool.resetConfig();
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  }
+
+  #onClientError(connection: PooledConnection, error: Error): void {
+    connection.broken = true;
+    this.#logger.debug({ err: error }, 'pooled connection failed');
+    const pool = this.#pools.get(connection.poolKey);
+    if (pool) {
+      const at = pool.idle.indexOf(connection);
+      if (at >= 0) {
+        pool.idle.splice(at, 1);
+        this.#discard(connection, pool);
+      }
+    }
+  }
+
+  #hand(waiter: Waiter, connection: PooledConnection, pool: IdentityPool): void {
+    clearTimeout(waiter.timer);
+    const counters = this.#counters(waiter);
+    const waited = Date.now() - waiter.since;
+    counters.inUse++;
+    counters.checkouts++;
+    counters.waitMsTotal += waited;
+    counters.waitMsMax = Math.max(counters.waitMsMax, waited);
+    pool.inUse++;
+    pool.lastUsedAt = Date.now();
+    connection.uses++;
+    let released = false;
+    waiter.resolve({
+      client: connection.client,
+      noteSchema: (schema) => void connection.schemas.add(schema),
+      markDirty: () => void (connection.dirty = true),
+      markBroken: () => void (connection.broken = true),
+      release: () => {
+        if (released) return;
+        released = true;
+        counters.inUse--;
+        pool.inUse--;
+        this.#release(connection, pool);
+      },
+    });
+  }
+
+  #release(connection: PooledConnection, pool: IdentityPool): void {
+    connection.lastUsedAt = Date.now();
+    const worn =
+      connection.schemas.size > this.#maxSchemas || (this.#maxUses > 0 && connection.uses >= this.#maxUses);
+    if (pool.closed || this.#closed || connection.broken || worn) {
+      this.#discard(connection, pool);
+      this.#dispatch();
+      return;
+    }
+    const status = connection.client.getTransactionStatus?.();
+    if (!connection.dirty && (status === 'I' || status === null || status === undefined)) {
+      pool.idle.push(connection);
+      this.#dispatch();
+      return;
+    }
+    void resetConnection(connection).then((clean) => {
+      if (clean && !pool.closed && !this.#closed && !connection.broken) pool.idle.push(connection);
+      else this.#discard(connection, pool);
+      this.#dispatch();
+    });
+  }
+
+  #discard(connection: PooledConnection, pool: IdentityPool): void {
+    const at = pool.idle.indexOf(connection);
+    if (at >= 0) pool.idle.splice(at, 1);
+    pool.size--;
+    const server = this.#servers.get(pool.server);
+    if (server) server.total--;
+    void connection.destroy();
+    if (pool.closed && pool.size === 0) this.#pools.delete(pool.key);
+  }
+
+  #closePool(pool: IdentityPool): void {
+    pool.closed = true;
+    if (this.#pools.get(pool.key) === pool) this.#pools.delete(pool.key);
+    for (const connection of [...pool.idle]) this.#discard(connection, pool);
+  }
+
+  #sweep(): void {
+    const cutoff = Date.now() - this.#idleTimeoutMs;
+    for (const pool of [...this.#pools.values()]) {
+      for (const connection of [...pool.idle]) {
+        if (connection.lastUsedAt < cutoff) this.#discard(connection, pool);
+      }
+      if (pool.size === 0 && pool.lastUsedAt < cutoff) this.#closePool(pool);
+    }
+    this.#dispatch();
+  }
+
+  /** A snapshot of pools, connections, waiters and per-tenant figures. */
+  stats(): PoolStats {
+    const servers = [...this.#servers.values()].map((s) => {
+      const pools = [...this.#pools.values()].filter((p) => p.server === s.name);
+      return {
+        server: s.name,
+        budget: s.budget,
+        total: s.total,
+        inUse: pools.reduce((n, p) => n + p.inUse, 0),
+        idle: pools.reduce((n, p) => n + p.idle.length, 0),
+      };
+    });
+    const tenants = [...this.#tenants.values()].map((c) => c.snapshot(this.#queue.countFor(c.tenantId)));
+    return { pools: this.#pools.size, waiters: this.#queue.size, servers, tenants };
+  }
+
+  /** Rejects waiters, closes idle connections now and in-use ones as they are released. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#sweeper);
+    for (const waiter of this.#queue.drain()) {
+      clearTimeout(waiter.timer);
+      waiter.reject(new TenantryError('CLOSED'));
+    }
+    const closing = [...this.#pools.values()].flatMap((pool) => pool.idle.map((c) => c.destroy()));
+    for (const pool of [...this.#pools.values()]) this.#closePool(pool);
+    await Promise.all(closing);
+  }
+}
