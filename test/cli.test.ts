@@ -126,7 +126,15 @@ describe('the tenantry CLI against its own embedded server', () => {
     expect(created.code).toBe(0);
     expect(JSON.parse(created.stdout)).toMatchObject({ name: 'Acme', kind: 'regular', state: 'active' });
     const list = JSON.parse((await cli('tenant', 'list', '--json')).stdout) as { name: string }[];
-    expect(list.map((t) => t.name)).toEqual(['ops', 'Default', 'HomeDepot', 'Lowes', 'LowesNY', 'LowesBos', 'Acme']);
+    expect(list.map((t) => t.name)).toEqual([
+      'ops',
+      'Default',
+      'HomeDepot',
+      'Lowes',
+      'LowesNY',
+      'LowesBos',
+      'Acme',
+    ]);
     expect((await cli('tenant', 'lock', 'Acme')).code).toBe(0);
     const locked = await cli('sql', '--tenant', 'Acme', 'select 1');
     expect(locked.stderr).toMatch(/^TENANTRY_ERR_TENANT_LOCKED/);
@@ -136,7 +144,10 @@ describe('the tenantry CLI against its own embedded server', () => {
     expect(noForce.stderr).toMatch(/^TENANTRY_ERR_FORCE_REQUIRED/);
     expect((await cli('tenant', 'drop', 'Acme', '--force')).code).toBe(0);
     expect((await cli('tenant', 'show', 'Acme')).stderr).toMatch(/^TENANTRY_ERR_TENANT_NOT_FOUND/);
-    const tables = JSON.parse((await cli('table', 'list', '--json')).stdout) as { table: string; kind: string }[];
+    const tables = JSON.parse((await cli('table', 'list', '--json')).stdout) as {
+      table: string;
+      kind: string;
+    }[];
     expect(tables.map((t) => `${t.kind}:${t.table}`)).toEqual([
       'multi_tenant:customer',
       'multi_tenant:item',
@@ -145,7 +156,9 @@ describe('the tenantry CLI against its own embedded server', () => {
     ]);
     const shape = await cli('table', 'multi-tenant', 'public.state');
     expect(shape.code).toBe(1);
-    expect(shape.stderr).toMatch(/^TENANTRY_ERR_TABLE_SHAPE: public\.state: the tenant column tenant_id must exist/);
+    expect(shape.stderr).toMatch(
+      /^TENANTRY_ERR_TABLE_SHAPE: public\.state: the tenant column tenant_id must exist/,
+    );
   });
 
   it('exits 2 on usage errors and 0 on --help for every command', async () => {
