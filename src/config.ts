@@ -34,6 +34,11 @@ const configSchema = z.strictObject({
   pool: poolSchema.prefault({}),
   /** Safety re-read interval of the catalog cache, in ms (NOTIFY is the fast path). */
   catalogPollMs: z.int().min(100).default(30_000),
+  /**
+   * Master key(s) sealing tenant credentials: base64 of 32 bytes, or `NEW,OLD` while rotating.
+   * Needed for per-tenant login roles and schema tenants.
+   */
+  masterKey: z.string().min(1).optional(),
   /** A pino logger; tenantry is silent without one. */
   logger: z
     .custom<Logger>((value) => typeof value === 'object' && value !== null && 'info' in value)

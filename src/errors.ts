@@ -110,6 +110,12 @@ export const errorCodes = {
     status: 503,
     sqlstate: '08006',
   },
+  TENANT_NO_ROLE: {
+    message:
+      'Tenant {tenant} has no login role of its own; create it with `tenantry tenant create {tenant} --login-role` or tenants.ensureLoginRole().',
+    status: 409,
+    sqlstate: '42704',
+  },
   POOL_TIMEOUT: {
     message:
       "Tenant {tenant} waited {waitedMs} ms for a connection to server {server} and gave up: the server's connection budget or the tenant's share of it is in use. Retry, raise pool.budget / pool.perTenantMax, or find the slow queries.",

@@ -11,12 +11,14 @@ export type {
   TenantRef,
   TenantState,
   RegisteredTable,
-  CreateTenantInput,
-  TenantStore,
-  TableRegistry,
   CatalogCache,
   CatalogRoles,
+  CredentialStore,
 } from './catalog/index.js';
+export type { CreateTenantInput, TenantStore } from './tenants/index.js';
+export type { TableRegistry } from './tables/index.js';
+export type { Identity } from './isolation/index.js';
+export { KeyRing, generateMasterKey } from './crypto/index.js';
 export { TenantryError, isTenantryError, errorCodes } from './errors.js';
 export type { ErrorCode, ErrorDetails } from './errors.js';
 export { createLogger } from './logger.js';

@@ -1,8 +1,7 @@
 import pg from 'pg';
 import {
   CatalogCache,
-  TableRegistry,
-  TenantStore,
+  CredentialStore,
   installCatalog,
   readInstalledCatalog,
   type CatalogRoles,
@@ -10,18 +9,16 @@ import {
   type TenantRef,
 } from './catalog/index.js';
 import { resolveConfig, type ResolvedConfig, type TenantryConfig } from './config.js';
-import { describeUrl, withCredentials } from './connection-url.js';
+import { describeUrl } from './connection-url.js';
 import { getTenant, runInTenantContext, tryGetTenantContext } from './context/index.js';
 import { TenantryError } from './errors.js';
 import { createLogger, type Logger } from './logger.js';
+import { KeyRing } from './crypto/index.js';
+import { Router, type Identity } from './isolation/index.js';
 import { PoolManager, type PoolStats } from './pool/index.js';
-import {
-  PooledTenantDb,
-  tenantSetting,
-  type QueryInput,
-  type TenantDb,
-  type TenantRoute,
-} from './session/index.js';
+import { PooledTenantDb, type QueryInput, type TenantDb } from './session/index.js';
+import { TableRegistry } from './tables/index.js';
+import { TenantStore } from './tenants/index.js';
 
 /** The operator's connection: plain node-postgres queries, outside any tenant. */
 export interface OperatorDb {
@@ -36,12 +33,21 @@ export interface OperatorDb {
 export interface WithTenantOptions {
   /** Let the operator reach a locked tenant (default false). */
   readonly allowLocked?: boolean;
+  /**
+   * `app` (default): the shared application role with a transaction-local tenant setting, for
+   * your own trusted code. `tenant`: the tenant's own login role, for SQL the tenant wrote —
+   * nothing that SQL does can change its tenant. Throws `TENANTRY_ERR_TENANT_NO_ROLE` when the
+   * tenant has no role.
+   */
+  readonly identity?: Identity;
 }
 
 /** A running tenantry instance: catalog, tenant lifecycle and tenant-scoped queries. */
 export interface Tenantry extends AsyncDisposable {
   /** Tenant lifecycle: create, list, show, disable, enable, lock, unlock, drop. */
   readonly tenants: TenantStore;
+  /** Credentials sealed with the master key (rotation: `credentials.rotate()`). */
+  readonly credentials: CredentialStore;
   /** Declares multi-tenant and shared tables. */
   readonly tables: TableRegistry;
   /** The catalog cache (NOTIFY-invalidated). */
@@ -128,10 +134,15 @@ export async function createTenantry(input: TenantryConfig): Promise<Tenantry> {
       logger,
     );
     pools.setServer('main', config.pool.budget ?? (await deriveBudget(admin, config.pool.reserve)));
-    const app: pg.ClientConfig = {
-      connectionString: withCredentials(config.databaseUrl, installed.roles.app, installed.appPassword),
-      application_name: 'tenantry',
-    };
+    const ring = config.masterKey === undefined ? undefined : KeyRing.fromEnv(config.masterKey, 'masterKey');
+    const credentials = new CredentialStore(admin, ring);
+    await credentials.checkKey();
+    const router = new Router({
+      mainUrl: config.databaseUrl,
+      appUser: installed.roles.app,
+      appPassword: installed.appPassword,
+      credentials,
+    });
     const catalog = new CatalogCache({
       connection: { connectionString: config.databaseUrl, application_name: 'tenantry-listener' },
       pool: admin,
@@ -139,7 +150,7 @@ export async function createTenantry(input: TenantryConfig): Promise<Tenantry> {
       pollMs: config.catalogPollMs,
     });
     await catalog.start();
-    return new TenantryInstance(config, installed.roles, admin, pools, app, catalog);
+    return new TenantryInstance(config, installed.roles, admin, pools, router, catalog, credentials);
   } catch (error) {
     await admin.end().catch(() => undefined);
     throw error;
@@ -166,7 +177,8 @@ class TenantryInstance implements Tenantry {
   readonly operator: OperatorDb;
   readonly #admin: pg.Pool;
   readonly #pools: PoolManager;
-  readonly #app: pg.ClientConfig;
+  readonly #router: Router;
+  readonly credentials: CredentialStore;
   #closed = false;
 
   constructor(
@@ -174,16 +186,20 @@ class TenantryInstance implements Tenantry {
     roles: CatalogRoles,
     admin: pg.Pool,
     pools: PoolManager,
-    app: pg.ClientConfig,
+    router: Router,
     catalog: CatalogCache,
+    credentials: CredentialStore,
   ) {
     this.config = config;
     this.roles = roles;
     this.#admin = admin;
     this.#pools = pools;
-    this.#app = app;
+    this.#router = router;
     this.catalog = catalog;
-    this.tenants = new TenantStore(admin, catalog, roles);
+    this.credentials = credentials;
+    this.tenants = new TenantStore(admin, catalog, roles, credentials, (tenant) =>
+      pools.closeIdentity(tenant.server, `tenant:${tenant.id}`),
+    );
     this.tables = new TableRegistry(admin, catalog);
     this.operator = {
       query: <R extends pg.QueryResultRow>(text: string, values?: readonly unknown[]) =>
@@ -230,32 +246,19 @@ class TenantryInstance implements Tenantry {
     const tenant = await this.resolveTenant(ref);
     const gate = this.#gate(options.allowLocked === true);
     gate(tenant);
-    const db = this.#dbFor(tenant, gate);
+    const db = this.#dbFor(tenant, gate, options.identity ?? 'app');
     return runInTenantContext({ tenant, db }, () => fn(db));
   }
 
-  #route(tenant: Tenant): TenantRoute {
-    const app = this.#app;
-    return {
-      target: {
-        server: 'main',
-        identity: 'app',
-        tenantId: tenant.id,
-        tenantName: tenant.name,
-        connect: () => app,
-      },
-      prelude: [tenantSetting(tenant)],
-    };
-  }
-
-  #dbFor(tenant: Tenant, gate: (tenant: Tenant) => void): PooledTenantDb {
-    return new PooledTenantDb(tenant, this.#route(tenant), (target) => this.#pools.acquire(target), gate);
+  #dbFor(tenant: Tenant, gate: (tenant: Tenant) => void, identity: Identity): PooledTenantDb {
+    const route = this.#router.route(tenant, identity);
+    return new PooledTenantDb(tenant, route, (target) => this.#pools.acquire(target), gate);
   }
 
   db(): TenantDb {
     const context = tryGetTenantContext();
     if (context?.db instanceof PooledTenantDb) return context.db;
-    return this.#dbFor(getTenant(), this.#gate(false));
+    return this.#dbFor(getTenant(), this.#gate(false), 'app');
   }
 
   poolStats(): PoolStats {

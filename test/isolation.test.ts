@@ -1,133 +1,208 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getTenant, isTenantryError, type Tenantry } from '../src/index.js';
+import { getTenant, isTenantryError, type Identity, type Tenantry } from '../src/index.js';
 import { withClient } from './helpers/db.js';
 import { storeFixture } from './helpers/fixtures.js';
 
-let tenantry: Tenantry;
-let url: string;
-
-beforeAll(async () => {
-  ({ tenantry, url } = await storeFixture('isolation'));
-});
-afterAll(async () => {
-  await tenantry?.close();
-});
-
 const names = (rows: { name: string }[]) => rows.map((r) => r.name);
+const HOME_DEPOT = ['Albert Hall', 'Candace Jones', 'Carrie Abrahm'];
+const LOWES = ['Fred Smith', 'George Holmes', 'Joan Adlon'];
 
-/** A plain connection as the application role, with no tenantry code in between. */
-async function asAppRole<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const password = await withClient(url, async (c) => {
-    const { rows } = await c.query<{ value: string }>(
-      "SELECT value FROM tenantry.secret WHERE name = 'app_password'",
-    );
-    return rows[0]!.value;
-  });
-  const parsed = new URL(url);
-  parsed.username = tenantry.roles.app;
-  parsed.password = password;
-  return withClient(parsed.toString(), fn);
+async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
+  try {
+    await promise;
+    return undefined;
+  } catch (error) {
+    return (error as { code?: string }).code;
+  }
 }
 
-describe('a tenant sees and changes only its own rows', () => {
-  it('selects only its own customers, with the same code for both tenants', async () => {
-    const read = (tenant: string) =>
-      tenantry.withTenant(tenant, async (db) =>
+const models: { isolation: 'shared' | 'schema'; identity: Identity }[] = [
+  { isolation: 'shared', identity: 'app' },
+  { isolation: 'shared', identity: 'tenant' },
+  { isolation: 'schema', identity: 'app' },
+  { isolation: 'schema', identity: 'tenant' },
+];
+
+describe.each(models)(
+  '$isolation tenants, $identity identity: a tenant sees and changes only its own rows',
+  ({ isolation, identity }) => {
+    let tenantry: Tenantry;
+    let url: string;
+    const as = <T>(tenant: string, fn: Parameters<Tenantry['withTenant']>[1]) =>
+      tenantry.withTenant(tenant, fn, { identity }) as Promise<T>;
+
+    beforeAll(async () => {
+      ({ tenantry, url } = await storeFixture(`iso_${isolation}_${identity}`, {
+        isolation,
+        loginRole: true,
+      }));
+    });
+    afterAll(async () => {
+      await tenantry?.close();
+    });
+
+    it('selects only its own customers, with the same code for both tenants', async () => {
+      const read = (tenant: string) =>
+        as<string[]>(tenant, async (db) =>
+          names((await db.query<{ name: string }>('SELECT name FROM customer ORDER BY name')).rows),
+        );
+      expect(await read('HomeDepot')).toEqual(HOME_DEPOT);
+      expect(await read('Lowes')).toEqual(LOWES);
+    });
+
+    it('cannot update or delete another tenant’s rows', async () => {
+      await as('Lowes', async (db) => {
+        expect(
+          (await db.query("UPDATE customer SET name = 'hacked' WHERE name = 'Albert Hall'")).rowCount,
+        ).toBe(0);
+        expect((await db.query("DELETE FROM customer WHERE name LIKE 'C%'")).rowCount).toBe(0);
+      });
+      const rows = await as<string[]>('HomeDepot', async (db) =>
         names((await db.query<{ name: string }>('SELECT name FROM customer ORDER BY name')).rows),
       );
-    expect(await read('HomeDepot')).toEqual(['Albert Hall', 'Candace Jones', 'Carrie Abrahm']);
-    expect(await read('Lowes')).toEqual(['Fred Smith', 'George Holmes', 'Joan Adlon']);
-  });
-
-  it('cannot update or delete another tenant’s rows', async () => {
-    await tenantry.withTenant('Lowes', async (db) => {
-      const update = await db.query("UPDATE customer SET name = 'hacked' WHERE name = 'Albert Hall'");
-      expect(update.rowCount).toBe(0);
-      const del = await db.query("DELETE FROM customer WHERE name LIKE 'C%'");
-      expect(del.rowCount).toBe(0);
+      expect(rows).toEqual(HOME_DEPOT);
     });
-    await tenantry.withTenant('HomeDepot', async (db) => {
-      const { rows } = await db.query<{ name: string }>('SELECT name FROM customer ORDER BY name');
-      expect(names(rows)).toEqual(['Albert Hall', 'Candace Jones', 'Carrie Abrahm']);
-    });
-  });
 
-  it('cannot insert rows as another tenant: an explicit other tenant_id fails WITH CHECK', async () => {
-    const homeDepot = await tenantry.resolveTenant('HomeDepot');
-    const error = await tenantry
-      .withTenant('Lowes', (db) =>
+    it('cannot insert rows as another tenant, nor move a row to another tenant', async () => {
+      const homeDepot = await tenantry.resolveTenant('HomeDepot');
+      const insert = await as('Lowes', (db) =>
         db.query("INSERT INTO customer (tenant_id, cust_num, name) VALUES ($1, 99, 'Mallory')", [
           homeDepot.id,
         ]),
-      )
-      .catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(pg.DatabaseError);
-    expect((error as pg.DatabaseError).code).toBe('42501');
-    expect((error as pg.DatabaseError).message).toMatch(/row-level security/);
-  });
-
-  it('cannot move its own row to another tenant with UPDATE', async () => {
-    const homeDepot = await tenantry.resolveTenant('HomeDepot');
-    const error = await tenantry
-      .withTenant('Lowes', (db) =>
+      ).catch((e: unknown) => e);
+      expect((insert as pg.DatabaseError).code).toBe('42501');
+      const move = await as('Lowes', (db) =>
         db.query('UPDATE customer SET tenant_id = $1 WHERE cust_num = 1', [homeDepot.id]),
-      )
-      .catch((e: unknown) => e);
-    expect((error as pg.DatabaseError).code).toBe('42501');
-  });
-
-  it('fills the tenant column on insert and answers tenant_id()/tenant_name()', async () => {
-    await tenantry.withTenant('Lowes', async (db) => {
-      await db.query("INSERT INTO customer (cust_num, name) VALUES (50, 'Nina Park')");
-      const { rows } = await db.query<{ id: number; name: string; owner: number }>(
-        'SELECT tenantry.tenant_id() AS id, tenantry.tenant_name() AS name, (SELECT tenant_id FROM customer WHERE cust_num = 50) AS owner',
-      );
-      expect(rows[0]).toEqual({ id: db.tenant.id, name: 'Lowes', owner: db.tenant.id });
-      await db.query('DELETE FROM customer WHERE cust_num = 50');
+      ).catch((e: unknown) => e);
+      expect((move as pg.DatabaseError).code).toBe('42501');
     });
-  });
 
-  it('reads shared tables from every tenant but cannot write them without a grant', async () => {
-    for (const tenant of ['HomeDepot', 'Lowes']) {
-      await tenantry.withTenant(tenant, async (db) => {
-        const { rows } = await db.query('SELECT code FROM state ORDER BY code');
-        expect(rows.map((r) => r.code as string)).toEqual(['GA', 'NC']);
-        const error = await db.query("INSERT INTO state VALUES ('TX', 'Texas')").catch((e: unknown) => e);
-        expect((error as pg.DatabaseError).code).toBe('42501');
+    it('fills the tenant column on insert and answers tenant_id()/tenant_name()', async () => {
+      await as('Lowes', async (db) => {
+        await db.query("INSERT INTO customer (cust_num, name) VALUES (50, 'Nina Park')");
+        const { rows } = await db.query<{ id: number; name: string; owner: number }>(
+          'SELECT tenantry.tenant_id() AS id, tenantry.tenant_name() AS name, (SELECT tenant_id FROM customer WHERE cust_num = 50) AS owner',
+        );
+        expect(rows[0]).toEqual({ id: db.tenant.id, name: 'Lowes', owner: db.tenant.id });
+        await db.query('DELETE FROM customer WHERE cust_num = 50');
       });
-    }
-  });
+    });
 
-  it('transactions commit and roll back as one tenant, and nested calls use savepoints', async () => {
-    await tenantry.withTenant('HomeDepot', async (db) => {
-      await db
-        .transaction(async (tx) => {
-          await tx.query("INSERT INTO customer (cust_num, name) VALUES (60, 'Temp')");
-          throw new Error('undo');
-        })
-        .catch(() => undefined);
-      await db.transaction(async (tx) => {
-        await tx.query("INSERT INTO customer (cust_num, name) VALUES (61, 'Kept')");
-        await tx
-          .transaction(async (inner) => {
-            await inner.query("INSERT INTO customer (cust_num, name) VALUES (62, 'Inner')");
-            throw new Error('undo inner');
+    it('reads shared tables but cannot write them without a grant', async () => {
+      for (const tenant of ['HomeDepot', 'Lowes']) {
+        await as(tenant, async (db) => {
+          const { rows } = await db.query<{ code: string }>('SELECT code FROM state ORDER BY code');
+          expect(rows.map((r) => r.code)).toEqual(['GA', 'NC']);
+          expect(await codeOf(db.query("INSERT INTO state VALUES ('TX', 'Texas')"))).toBe('42501');
+        });
+      }
+    });
+
+    it('transactions commit and roll back as one tenant, and nested calls use savepoints', async () => {
+      await as('HomeDepot', async (db) => {
+        await db
+          .transaction(async (tx) => {
+            await tx.query("INSERT INTO customer (cust_num, name) VALUES (60, 'Temp')");
+            throw new Error('undo');
           })
           .catch(() => undefined);
-        const { rows } = await tx.query('SELECT tenantry.tenant_name() AS t');
-        expect(rows[0]?.t).toBe('HomeDepot');
+        await db.transaction(async (tx) => {
+          await tx.query("INSERT INTO customer (cust_num, name) VALUES (61, 'Kept')");
+          await tx
+            .transaction(async (inner) => {
+              await inner.query("INSERT INTO customer (cust_num, name) VALUES (62, 'Inner')");
+              throw new Error('undo inner');
+            })
+            .catch(() => undefined);
+          expect((await tx.query('SELECT tenantry.tenant_name() AS t')).rows[0]?.t).toBe('HomeDepot');
+        });
+        const { rows } = await db.query<{ cust_num: number }>(
+          'SELECT cust_num FROM customer WHERE cust_num >= 60 ORDER BY 1',
+        );
+        expect(rows.map((r) => r.cust_num)).toEqual([61]);
+        await db.query('DELETE FROM customer WHERE cust_num = 61');
       });
-      const { rows } = await db.query<{ cust_num: number }>(
-        'SELECT cust_num FROM customer WHERE cust_num >= 60 ORDER BY 1',
-      );
-      expect(rows.map((r) => r.cust_num)).toEqual([61]);
-      await db.query('DELETE FROM customer WHERE cust_num = 61');
     });
-  });
-});
+
+    it('cannot reach the other tenant’s rows by qualified names', async () => {
+      const lowes = await tenantry.resolveTenant('Lowes');
+      const target =
+        isolation === 'schema' ? `${pg.escapeIdentifier(lowes.schemaName!)}.customer` : 'public.customer';
+      const result = await as<string[] | string>('HomeDepot', async (db) => {
+        try {
+          const { rows } = await db.query<{ name: string }>(`SELECT name FROM ${target} ORDER BY 1`);
+          return names(rows);
+        } catch (error) {
+          return (error as pg.DatabaseError).code ?? 'error';
+        }
+      });
+      if (isolation === 'schema' && identity === 'tenant') expect(result).toBe('42501');
+      else if (isolation === 'schema') expect(result).toEqual([]);
+      else expect(result).toEqual(HOME_DEPOT);
+    });
+
+    it.runIf(identity === 'tenant')('SQL the tenant sends cannot change its tenant', async () => {
+      const lowes = await tenantry.resolveTenant('Lowes');
+      const rows = await as<string[]>('HomeDepot', async (db) => {
+        await db.query(`SELECT set_config('tenantry.tenant', '${lowes.id}', false)`);
+        await db.query(`SET tenantry.tenant = '${lowes.id}'`);
+        return names((await db.query<{ name: string }>('SELECT name FROM customer ORDER BY 1')).rows);
+      });
+      expect(rows).toEqual(HOME_DEPOT);
+      const escalate = await as('HomeDepot', (db) => db.query(`SET ROLE ${tenantry.roles.app}`)).catch(
+        (e: unknown) => e,
+      );
+      expect((escalate as pg.DatabaseError).code).toBe('42501');
+      if (isolation === 'schema') {
+        expect(await codeOf(as('HomeDepot', (db) => db.query('SELECT count(*) FROM public.customer')))).toBe(
+          '42501',
+        );
+      }
+    });
+
+    it('the catalog knows where each tenant lives', async () => {
+      const tenant = await tenantry.tenants.show('HomeDepot');
+      expect(tenant.isolation).toBe(isolation);
+      expect(tenant.role).toMatch(/^tenantry_t_[0-9a-f]{32}$/);
+      if (isolation === 'schema') expect(tenant.schemaName).toBe(tenant.role);
+      await withClient(url, async (client) => {
+        const { rows } = await client.query<{
+          rolsuper: boolean;
+          rolbypassrls: boolean;
+          rolcanlogin: boolean;
+        }>('SELECT rolsuper, rolbypassrls, rolcanlogin FROM pg_roles WHERE rolname = $1', [tenant.role]);
+        expect(rows[0]).toEqual({ rolsuper: false, rolbypassrls: false, rolcanlogin: true });
+      });
+    });
+  },
+);
 
 describe('fail closed', () => {
+  let tenantry: Tenantry;
+  let url: string;
+
+  beforeAll(async () => {
+    ({ tenantry, url } = await storeFixture('isolation_closed'));
+  });
+  afterAll(async () => {
+    await tenantry?.close();
+  });
+
+  /** A plain connection as the application role, with no tenantry code in between. */
+  async function asAppRole<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
+    const password = await withClient(url, async (c) => {
+      const { rows } = await c.query<{ value: string }>(
+        "SELECT value FROM tenantry.secret WHERE name = 'app_password'",
+      );
+      return rows[0]!.value;
+    });
+    const parsed = new URL(url);
+    parsed.username = tenantry.roles.app;
+    parsed.password = password;
+    return withClient(parsed.toString(), fn);
+  }
+
   it('throws TENANTRY_ERR_NO_TENANT in the library when no tenant is in context', async () => {
     expect(() => getTenant()).toThrow(/No tenant in context/);
     const error = await tenantry.query('SELECT 1').catch((e: unknown) => e);
@@ -166,10 +241,16 @@ describe('fail closed', () => {
       expect(rows[0]).toEqual({ rolsuper: false, rolbypassrls: false, owned: '0' });
     });
     await asAppRole(async (client) => {
-      const error = await client.query('TRUNCATE customer').catch((e: unknown) => e);
-      expect((error as pg.DatabaseError).code).toBe('42501');
-      const catalog = await client.query('SELECT * FROM tenantry.tenant').catch((e: unknown) => e);
-      expect((catalog as pg.DatabaseError).code).toBe('42501');
+      expect(await codeOf(client.query('TRUNCATE customer'))).toBe('42501');
+      expect(await codeOf(client.query('SELECT * FROM tenantry.tenant'))).toBe('42501');
+      expect(await codeOf(client.query('SELECT * FROM tenantry.credential'))).toBe('42501');
     });
+  });
+
+  it('a tenant without a login role cannot be reached with the tenant identity', async () => {
+    const error = await tenantry
+      .withTenant('HomeDepot', async () => 1, { identity: 'tenant' })
+      .catch((e: unknown) => e);
+    expect(isTenantryError(error, 'TENANT_NO_ROLE')).toBe(true);
   });
 });

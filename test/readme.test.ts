@@ -14,7 +14,10 @@ describe('the README', () => {
     const dir = join(root, 'test-output');
     mkdirSync(dir, { recursive: true });
     const file = join(dir, `readme-quickstart-${process.pid}.ts`);
-    writeFileSync(file, block!.replace("from 'tenantry'", `from '${pathToFileURL(join(root, 'src', 'index.ts')).href}'`));
+    writeFileSync(
+      file,
+      block!.replace("from 'tenantry'", `from '${pathToFileURL(join(root, 'src', 'index.ts')).href}'`),
+    );
     const logs: unknown[][] = [];
     const spy = vi.spyOn(console, 'log').mockImplementation((...args: unknown[]) => void logs.push(args));
     const previous = process.env.TENANTRY_DATABASE_URL;

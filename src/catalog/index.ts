@@ -4,9 +4,10 @@ export { installCatalog, readInstalledCatalog } from './install.js';
 export type { InstallResult } from './install.js';
 export { rolesFor } from './roles.js';
 export type { CatalogRoles } from './roles.js';
-export { TenantStore } from './tenants.js';
-export type { CreateTenantInput } from './tenants.js';
-export { TableRegistry } from './tables.js';
+export { CredentialStore } from './credentials.js';
+export { TENANT_COLUMNS, toTenant } from './rows.js';
+export type { TenantRow } from './rows.js';
+export { tenantObjectName } from './roles.js';
 export type {
   Tenant,
   TenantIsolation,

@@ -11,6 +11,10 @@ export interface CatalogRoles {
   readonly app: string;
   /** Maintenance identity (drop, export, move…): BYPASSRLS, never reachable from a tenant path. */
   readonly maint: string;
+  /** Group of shared tenants' login roles: DML on the base multi-tenant tables (under RLS). */
+  readonly tenants: string;
+  /** Group of every tenant login role: tenantry's functions and the global (shared) tables. */
+  readonly global: string;
 }
 
 /** Derives the role names for a catalog in `database` (≤ 63 bytes, lower-case, stable). */
@@ -19,6 +23,21 @@ export function rolesFor(database: string): CatalogRoles {
   if (stem.length > 40) {
     stem = `${stem.slice(0, 30)}_${createHash('sha256').update(database).digest('hex').slice(0, 8)}`;
   }
+  // (every name below stays within PostgreSQL's 63 bytes)
   const prefix = `tenantry_${stem}`;
-  return { owner: `${prefix}_owner`, app: `${prefix}_app`, maint: `${prefix}_maint` };
+  return {
+    owner: `${prefix}_owner`,
+    app: `${prefix}_app`,
+    maint: `${prefix}_maint`,
+    tenants: `${prefix}_tenants`,
+    global: `${prefix}_global`,
+  };
+}
+
+/**
+ * The login role, schema and database name of one tenant: derived from its uuid, so names
+ * visible in the system catalogs reveal neither the tenant's name nor its id.
+ */
+export function tenantObjectName(uuid: string): string {
+  return `tenantry_t_${uuid.replace(/-/g, '').toLowerCase()}`;
 }

@@ -1,7 +1,9 @@
 import type { RegisteredTable, Tenant, TenantIsolation, TenantKind, TenantState } from './types.js';
 
 /** Columns selected for a tenant, in the shape {@link toTenant} reads. */
-export const TENANT_COLUMNS = 'id, uuid, name, kind, state, isolation, server, created_at, updated_at';
+export const TENANT_COLUMNS = `id, uuid, name, kind, state, isolation, server, schema_name, database_name,
+  (SELECT min(r.role_name) FROM tenantry.tenant_role r WHERE r.tenant_id = tenant.id) AS role_name,
+  created_at, updated_at`;
 
 /** A tenant row as node-postgres returns it. */
 export interface TenantRow {
@@ -11,7 +13,10 @@ export interface TenantRow {
   kind: TenantKind;
   state: TenantState;
   isolation: TenantIsolation;
-  server: string | null;
+  server: string;
+  schema_name: string | null;
+  database_name: string | null;
+  role_name: string | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -26,6 +31,9 @@ export function toTenant(row: TenantRow): Tenant {
     state: row.state,
     isolation: row.isolation,
     server: row.server,
+    schemaName: row.schema_name,
+    databaseName: row.database_name,
+    role: row.role_name,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   });

@@ -4,7 +4,7 @@ export type TenantKind = 'default' | 'regular' | 'super';
 /** A tenant's state: active, disabled (no access at all) or locked (operator only). */
 export type TenantState = 'active' | 'disabled' | 'locked';
 
-/** Where a tenant's rows live. Only `shared` is available in this release. */
+/** Where a tenant's rows live: shared tables (RLS), its own schema, or its own database. */
 export type TenantIsolation = 'shared' | 'schema' | 'database';
 
 /** A tenant as recorded in the catalog. */
@@ -15,7 +15,14 @@ export interface Tenant {
   readonly kind: TenantKind;
   readonly state: TenantState;
   readonly isolation: TenantIsolation;
-  readonly server: string | null;
+  /** The server the tenant's data lives on (`main`: the catalog's own). */
+  readonly server: string;
+  /** Its own schema (`schema` tenants). */
+  readonly schemaName: string | null;
+  /** Its own database (`database` tenants). */
+  readonly databaseName: string | null;
+  /** Its own login role, when it has one (always for schema and database tenants). */
+  readonly role: string | null;
   readonly createdAt: Date;
   readonly updatedAt: Date;
 }

@@ -1,4 +1,5 @@
 -- tenantry catalog, version 1: tenants and the table registry.
+-- Catalog migrations are append-only from the first published release on.
 -- Runs as the owner role {{owner}} inside the installer's transaction; {{app}} and {{maint}}
 -- are the tenant-work and maintenance roles (see docs/concepts.md).
 
@@ -65,5 +66,5 @@ CREATE TRIGGER tenant_touch BEFORE UPDATE ON tenantry.tenant
 
 REVOKE ALL ON ALL TABLES IN SCHEMA tenantry FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA tenantry FROM PUBLIC;
-GRANT USAGE ON SCHEMA tenantry TO {{app}}, {{maint}};
+GRANT USAGE ON SCHEMA tenantry TO {{app}}, {{maint}}, {{global}};
 GRANT SELECT ON tenantry.tenant, tenantry.registered_table TO {{maint}};

@@ -30,4 +30,4 @@ AS $$ SELECT t.name FROM tenantry.tenant t WHERE t.id = tenantry.current_tenant(
 
 REVOKE ALL ON FUNCTION tenantry.current_tenant(), tenantry.tenant_id(), tenantry.tenant_name() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION tenantry.current_tenant(), tenantry.tenant_id(), tenantry.tenant_name()
-  TO {{app}}, {{maint}};
+  TO {{app}}, {{maint}}, {{global}};

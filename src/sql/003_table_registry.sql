@@ -94,8 +94,8 @@ BEGIN
   EXECUTE format('CREATE POLICY tenantry_isolation ON %s AS PERMISSIVE FOR ALL USING (%s) WITH CHECK (%s)', qualified, pol_expr, pol_expr);
 
   EXECUTE format('REVOKE ALL ON %s FROM PUBLIC', qualified);
-  EXECUTE format('REVOKE TRUNCATE, REFERENCES, TRIGGER ON %s FROM {{app}}', qualified);
-  EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO {{app}}, {{maint}}', qualified);
+  EXECUTE format('REVOKE TRUNCATE, REFERENCES, TRIGGER ON %s FROM {{app}}, {{tenants}}', qualified);
+  EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO {{app}}, {{maint}}, {{tenants}}', qualified);
   PERFORM tenantry.grant_owned_sequences(target);
 
   INSERT INTO tenantry.registered_table (schema_name, table_name, kind, tenant_column)
@@ -116,7 +116,7 @@ BEGIN
              WHERE d.refobjid = target AND d.classid = 'pg_class'::regclass
                AND d.deptype IN ('a', 'i') AND (SELECT relkind FROM pg_class WHERE oid = d.objid) = 'S'
   LOOP
-    EXECUTE format('GRANT USAGE, SELECT ON SEQUENCE %s TO {{app}}, {{maint}}', seq);
+    EXECUTE format('GRANT USAGE, SELECT ON SEQUENCE %s TO {{app}}, {{maint}}, {{global}}', seq);
   END LOOP;
 END
 $fn$;
@@ -141,13 +141,13 @@ BEGIN
       USING ERRCODE = '42P16';
   END IF;
   qualified := format('%I.%I', rel.nspname, rel.relname);
-  EXECUTE format('REVOKE TRUNCATE, REFERENCES, TRIGGER ON %s FROM {{app}}', qualified);
-  EXECUTE format('GRANT SELECT ON %s TO {{app}}, {{maint}}', qualified);
+  EXECUTE format('REVOKE TRUNCATE, REFERENCES, TRIGGER ON %s FROM {{app}}, {{global}}', qualified);
+  EXECUTE format('GRANT SELECT ON %s TO {{app}}, {{maint}}, {{global}}', qualified);
   IF writable THEN
-    EXECUTE format('GRANT INSERT, UPDATE, DELETE ON %s TO {{app}}', qualified);
+    EXECUTE format('GRANT INSERT, UPDATE, DELETE ON %s TO {{app}}, {{global}}', qualified);
     PERFORM tenantry.grant_owned_sequences(target);
   ELSE
-    EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON %s FROM {{app}}', qualified);
+    EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON %s FROM {{app}}, {{global}}', qualified);
   END IF;
   INSERT INTO tenantry.registered_table (schema_name, table_name, kind, writable)
   VALUES (rel.nspname, rel.relname, 'shared', writable)

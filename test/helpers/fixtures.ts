@@ -1,4 +1,4 @@
-import { createTenantry, type Tenantry } from '../../src/index.js';
+import { createTenantry, generateMasterKey, type TenantIsolation, type Tenantry } from '../../src/index.js';
 import { createTestDatabase, withClient } from './db.js';
 
 /** A fresh database with tenantry installed and seed 004's customer/state tables declared. */
@@ -23,15 +23,23 @@ export async function createStoreTables(url: string): Promise<void> {
   );
 }
 
+/** How the fixture places HomeDepot and Lowes. */
+export interface FixtureOptions {
+  readonly isolation?: TenantIsolation;
+  /** Give shared tenants their own login roles (schema tenants always have one). */
+  readonly loginRole?: boolean;
+}
+
 /** Sets up a database with HomeDepot and Lowes and three customers each. */
-export async function storeFixture(label: string): Promise<Fixture> {
+export async function storeFixture(label: string, options: FixtureOptions = {}): Promise<Fixture> {
   const url = await createTestDatabase(label);
-  const tenantry = await createTenantry({ databaseUrl: url });
+  const tenantry = await createTenantry({ databaseUrl: url, masterKey: generateMasterKey() });
   await createStoreTables(url);
   await tenantry.tables.multiTenant('public.customer');
   await tenantry.tables.shared('public.state');
-  await tenantry.tenants.create({ name: 'HomeDepot' });
-  await tenantry.tenants.create({ name: 'Lowes' });
+  const placement = { isolation: options.isolation ?? 'shared', loginRole: options.loginRole ?? false };
+  await tenantry.tenants.create({ name: 'HomeDepot', ...placement });
+  await tenantry.tenants.create({ name: 'Lowes', ...placement });
   await tenantry.withTenant('HomeDepot', (db) =>
     db.query(
       "INSERT INTO customer (cust_num, name, state) VALUES (1, 'Albert Hall', 'GA'), (2, 'Candace Jones', 'GA'), (3, 'Carrie Abrahm', 'NC')",

@@ -1,9 +1,20 @@
+import { randomUUID } from 'node:crypto';
 import pg from 'pg';
+import {
+  TENANT_COLUMNS,
+  tenantObjectName,
+  toTenant,
+  type CatalogCache,
+  type CatalogRoles,
+  type CredentialStore,
+  type Tenant,
+  type TenantIsolation,
+  type TenantRef,
+  type TenantRow,
+  type TenantState,
+} from '../catalog/index.js';
 import { TenantryError } from '../errors.js';
-import type { CatalogCache } from './cache.js';
-import type { CatalogRoles } from './roles.js';
-import { TENANT_COLUMNS, toTenant, type TenantRow } from './rows.js';
-import type { Tenant, TenantIsolation, TenantRef, TenantState } from './types.js';
+import { createTenantRole, dropTenantObjects, endSessions, provisionSchema } from '../isolation/index.js';
 
 const NAME = /^[A-Za-z][A-Za-z0-9_.-]{0,62}$/;
 
@@ -13,20 +24,54 @@ export interface CreateTenantInput {
   readonly name: string;
   /** `regular` (default) or `super`. */
   readonly kind?: 'regular' | 'super';
-  /** Only `shared` in this release. */
+  /** `shared` (default) or `schema`; `database` is not available yet. */
   readonly isolation?: TenantIsolation;
+  /**
+   * Give a shared tenant its own login role (schema tenants always get one), for faces that
+   * run SQL the tenant wrote. Needs a master key: the password is sealed in the catalog.
+   */
+  readonly loginRole?: boolean;
 }
+
+/** Called after a tenant's objects were dropped, to close its pools. */
+export type TenantDroppedHook = (tenant: Tenant) => void;
 
 /** Tenant lifecycle operations on the catalog, run by the operator's connection. */
 export class TenantStore {
   readonly #pool: pg.Pool;
   readonly #cache: CatalogCache;
   readonly #roles: CatalogRoles;
+  readonly #credentials: CredentialStore;
+  readonly #onDropped: TenantDroppedHook;
 
-  constructor(pool: pg.Pool, cache: CatalogCache, roles: CatalogRoles) {
+  constructor(
+    pool: pg.Pool,
+    cache: CatalogCache,
+    roles: CatalogRoles,
+    credentials: CredentialStore,
+    onDropped: TenantDroppedHook,
+  ) {
     this.#pool = pool;
     this.#cache = cache;
     this.#roles = roles;
+    this.#credentials = credentials;
+    this.#onDropped = onDropped;
+  }
+
+  /** Runs `work` in one transaction on the operator's connection. */
+  async #transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.#pool.connect();
+    try {
+      await client.query('BEGIN');
+      const result = await work(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
   }
 
   /**
@@ -49,28 +94,64 @@ export class TenantStore {
         problem: `${String(kind)} is not regular or super`,
       });
     }
-    if (isolation !== 'shared') {
+    if (isolation !== 'shared' && isolation !== 'schema') {
       throw new TenantryError('INVALID_ARGUMENT', {
         what: 'isolation',
-        problem: `${String(isolation)} is not available in this release; use shared`,
+        problem: `${String(isolation)} is not available in this release; use shared or schema`,
       });
     }
     const idExpr =
       kind === 'super' ? "-nextval('tenantry.super_tenant_id')" : "nextval('tenantry.regular_tenant_id')";
+    const uuid = randomUUID();
+    const objectName = tenantObjectName(uuid);
     try {
-      const { rows } = await this.#pool.query<TenantRow>(
-        `INSERT INTO tenantry.tenant (id, name, kind, isolation) VALUES (${idExpr}, $1, $2, $3)
-         RETURNING ${TENANT_COLUMNS}`,
-        [input.name, kind, isolation],
-      );
+      const id = await this.#transaction(async (client) => {
+        const { rows } = await client.query<{ id: number }>(
+          `INSERT INTO tenantry.tenant (id, uuid, name, kind, isolation) VALUES (${idExpr}, $1, $2, $3, $4) RETURNING id`,
+          [uuid, input.name, kind, isolation],
+        );
+        const tenantId = (rows[0] as { id: number }).id;
+        if (isolation === 'schema' || input.loginRole === true) {
+          await createTenantRole(client, this.#roles, this.#credentials, {
+            id: tenantId,
+            roleName: objectName,
+            shared: isolation === 'shared',
+            state: 'active',
+          });
+        }
+        if (isolation === 'schema') {
+          await provisionSchema(client, objectName, objectName);
+          await client.query('UPDATE tenantry.tenant SET schema_name = $2 WHERE id = $1', [tenantId, objectName]);
+        }
+        return tenantId;
+      });
       await this.#cache.reload();
-      return toTenant(rows[0] as TenantRow);
+      return await this.show(id);
     } catch (error) {
       if (error instanceof pg.DatabaseError && error.code === '23505') {
         throw new TenantryError('TENANT_EXISTS', { tenant: input.name }, { cause: error });
       }
       throw error;
     }
+  }
+
+  /**
+   * Gives an existing shared tenant its own login role (no-op when it has one). Needs a master
+   * key; see {@link CreateTenantInput.loginRole}.
+   */
+  async ensureLoginRole(ref: TenantRef): Promise<Tenant> {
+    const tenant = await this.show(ref);
+    if (tenant.role) return tenant;
+    await this.#transaction((client) =>
+      createTenantRole(client, this.#roles, this.#credentials, {
+        id: tenant.id,
+        roleName: tenantObjectName(tenant.uuid),
+        shared: tenant.isolation === 'shared',
+        state: tenant.state,
+      }),
+    );
+    await this.#cache.reload();
+    return this.show(tenant.id);
   }
 
   /** Every tenant, ordered by id (read from the catalog, not the cache). */
@@ -112,10 +193,16 @@ export class TenantStore {
   }
 
   async #setState(ref: TenantRef, state: TenantState): Promise<Tenant> {
-    const { rows } = await this.#pool.query<TenantRow>(
-      `UPDATE tenantry.tenant SET state = $2 WHERE ${whereRef(ref)} AND kind <> 'default' RETURNING ${TENANT_COLUMNS}`,
-      [String(ref), state],
-    );
+    const rows = await this.#transaction(async (client) => {
+      const result = await client.query<TenantRow>(
+        `UPDATE tenantry.tenant SET state = $2 WHERE ${whereRef(ref)} AND kind <> 'default' RETURNING ${TENANT_COLUMNS}`,
+        [String(ref), state],
+      );
+      const role = result.rows[0]?.role_name;
+      // Defence in depth: a disabled or locked tenant's own role cannot log in at all.
+      if (role) await client.query(`ALTER ROLE ${pg.escapeIdentifier(role)} ${state === 'active' ? 'LOGIN' : 'NOLOGIN'}`);
+      return result.rows;
+    });
     if (!rows[0]) {
       const tenant = await this.show(ref);
       throw new TenantryError('TENANT_KIND', {
@@ -179,8 +266,11 @@ export class TenantStore {
         pending = failed;
       }
       await client.query('RESET ROLE');
+      await dropTenantObjects(client, tenant);
       await client.query('DELETE FROM tenantry.tenant WHERE id = $1', [tenant.id]);
       await client.query('COMMIT');
+      if (tenant.role) await endSessions(this.#pool, tenant.role);
+      this.#onDropped(tenant);
       await this.#cache.reload();
       return deleted;
     } catch (error) {

@@ -1,7 +1,7 @@
 import pg from 'pg';
+import type { CatalogCache, RegisteredTable } from '../catalog/index.js';
 import { TenantryError, fromDatabaseError } from '../errors.js';
-import type { CatalogCache } from './cache.js';
-import type { RegisteredTable } from './types.js';
+import { provisionTableForSchemas } from '../isolation/index.js';
 
 const QUALIFIED = /^(?:("(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)\.)?("(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)$/;
 
@@ -22,18 +22,20 @@ export class TableRegistry {
    */
   async multiTenant(table: string, options: { tenantColumn?: string } = {}): Promise<RegisteredTable> {
     checkName(table);
-    await this.#call(
-      'SELECT tenantry.multi_tenant($1::regclass, $2)',
-      [table, options.tenantColumn ?? 'tenant_id'],
-      table,
-    );
+    const column = options.tenantColumn ?? 'tenant_id';
+    await this.#call(table, async (client) => {
+      await client.query('SELECT tenantry.multi_tenant($1::regclass, $2)', [table, column]);
+      await provisionTableForSchemas(client, table, column);
+    });
     return this.#registered(table);
   }
 
   /** Makes `schema.table` shared: every tenant reads it; `writable` lets tenants write it too. */
   async shared(table: string, options: { writable?: boolean } = {}): Promise<RegisteredTable> {
     checkName(table);
-    await this.#call('SELECT tenantry.shared($1::regclass, $2)', [table, options.writable ?? false], table);
+    await this.#call(table, (client) =>
+      client.query('SELECT tenantry.shared($1::regclass, $2)', [table, options.writable ?? false]),
+    );
     return this.#registered(table);
   }
 
@@ -42,10 +44,15 @@ export class TableRegistry {
     return this.#cache.tables();
   }
 
-  async #call(sql: string, values: unknown[], table: string): Promise<void> {
+  /** Runs `work` in one transaction, mapping tenantry's SQL errors to TenantryErrors. */
+  async #call(table: string, work: (client: pg.PoolClient) => Promise<unknown>): Promise<void> {
+    const client = await this.#pool.connect();
     try {
-      await this.#pool.query(sql, values);
+      await client.query('BEGIN');
+      await work(client);
+      await client.query('COMMIT');
     } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
       if (error instanceof pg.DatabaseError && error.code === '42P01') {
         throw new TenantryError('TABLE_NOT_FOUND', { table }, { cause: error });
       }
@@ -54,6 +61,8 @@ export class TableRegistry {
         Object.defineProperty(mapped, 'message', { value: `${mapped.message} ${error.hint}` });
       }
       throw mapped;
+    } finally {
+      client.release();
     }
     await this.#cache.reload();
   }

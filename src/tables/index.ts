@@ -1,0 +1,1 @@
+export { TableRegistry } from './table-registry.js';

@@ -1,0 +1,2 @@
+export { TenantStore } from './tenant-store.js';
+export type { CreateTenantInput, TenantDroppedHook } from './tenant-store.js';
