@@ -79,14 +79,23 @@ export function resolveConfig(input: TenantryConfig): ResolvedConfig {
 export interface CliSettings {
   readonly dataDir: string;
   readonly databaseUrl: string | undefined;
+  /** `TENANTRY_MASTER_KEY`, when set. */
+  readonly masterKey: string | undefined;
+  /** `TENANTRY_LOG_LEVEL`, when set (pino levels: fatal, error, warn, info, debug, trace, silent). */
+  readonly logLevel: string | undefined;
 }
 
 const cliSchema = z.strictObject({
   dataDir: z.string().min(1),
   databaseUrl: postgresUrl.optional(),
+  masterKey: z.string().min(1).optional(),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
 });
 
-/** Resolves CLI settings from flags and `env` (`TENANTRY_DATABASE_URL`, `TENANTRY_DATA_DIR`). */
+/**
+ * Resolves CLI settings from flags and `env` (`TENANTRY_DATABASE_URL`, `TENANTRY_DATA_DIR`,
+ * `TENANTRY_MASTER_KEY`).
+ */
 export function resolveCliSettings(
   flags: { dataDir?: string | undefined; databaseUrl?: string | undefined },
   env: NodeJS.ProcessEnv = process.env,
@@ -94,8 +103,15 @@ export function resolveCliSettings(
   const candidate = {
     dataDir: flags.dataDir ?? env.TENANTRY_DATA_DIR ?? './.tenantry',
     databaseUrl: flags.databaseUrl ?? (env.TENANTRY_DATABASE_URL || undefined),
+    masterKey: env.TENANTRY_MASTER_KEY || undefined,
+    logLevel: env.TENANTRY_LOG_LEVEL || undefined,
   };
   const parsed = cliSchema.safeParse(candidate);
   if (!parsed.success) throw new TenantryError('CONFIG', { problem: describeIssues(parsed.error) });
-  return Object.freeze({ dataDir: parsed.data.dataDir, databaseUrl: parsed.data.databaseUrl });
+  return Object.freeze({
+    dataDir: parsed.data.dataDir,
+    databaseUrl: parsed.data.databaseUrl,
+    masterKey: parsed.data.masterKey,
+    logLevel: parsed.data.logLevel,
+  });
 }

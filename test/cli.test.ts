@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -159,6 +159,54 @@ describe('the tenantry CLI against its own embedded server', () => {
     expect(shape.stderr).toMatch(
       /^TENANTRY_ERR_TABLE_SHAPE: public\.state: the tenant column tenant_id must exist/,
     );
+  });
+
+  it('creates schema tenants with their own role, and rotates the generated master key', async () => {
+    const keyFile = join(dataDir, 'master.key');
+    expect(serverOutput).toMatch(/warning: generated a master key in .*master\.key/);
+    expect(statSync(keyFile).mode & 0o777).toBe(0o600);
+    const created = JSON.parse(
+      (await cli('tenant', 'create', 'Globex', '--isolation', 'schema', '--json')).stdout,
+    ) as {
+      isolation: string;
+      role: string;
+      schemaName: string;
+    };
+    expect(created).toMatchObject({
+      isolation: 'schema',
+      role: expect.stringMatching(/^tenantry_t_/) as unknown,
+    });
+    const sql = (identity: string) =>
+      cli(
+        'sql',
+        '--tenant',
+        'Globex',
+        '--identity',
+        identity,
+        '--json',
+        "INSERT INTO customer (cust_num, name) VALUES (1, 'Gina Globex') ON CONFLICT DO NOTHING; SELECT name, current_user = tenantry.tenant_name() AS odd FROM customer",
+      );
+    const asRole = await sql('tenant');
+    expect(asRole.code).toBe(0);
+    expect(JSON.parse(asRole.stdout)).toEqual([{ name: 'Gina Globex', odd: false }]);
+    const before = readFileSync(keyFile, 'utf8');
+    const rotated = await cli('rotate-key');
+    expect(rotated.code).toBe(0);
+    expect(rotated.stdout).toMatch(/^resealed [1-9]\d* credentials with key [0-9a-f]{8}/);
+    const after = readFileSync(keyFile, 'utf8');
+    expect(after).not.toBe(before);
+    expect(after.trim()).not.toContain(',');
+    expect(statSync(keyFile).mode & 0o777).toBe(0o600);
+    expect(JSON.parse((await sql('tenant')).stdout)).toEqual([{ name: 'Gina Globex', odd: false }]);
+    // Homedepot sees none of Globex's rows
+    const home = await cli(
+      'sql',
+      '--tenant',
+      'HomeDepot',
+      '--json',
+      "SELECT count(*)::int AS n FROM customer WHERE name = 'Gina Globex'",
+    );
+    expect(JSON.parse(home.stdout)).toEqual([{ n: 0 }]);
   });
 
   it('exits 2 on usage errors and 0 on --help for every command', async () => {

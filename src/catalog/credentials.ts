@@ -1,8 +1,17 @@
 import type pg from 'pg';
-import { createKeyCheck, KEY_CHECK_FIELD, KEY_CHECK_OWNER, verifyKeyCheck, type KeyRing } from '../crypto/index.js';
+import {
+  createKeyCheck,
+  KEY_CHECK_FIELD,
+  KEY_CHECK_OWNER,
+  verifyKeyCheck,
+  type KeyRing,
+} from '../crypto/index.js';
 import { TenantryError } from '../errors.js';
 
-type Queryable = Pick<pg.ClientBase, 'query'> | Pick<pg.Pool, 'query'>;
+/** Anything that runs SQL text with values: a client in a transaction, a pool, the operator handle. */
+interface Queryable {
+  query(text: string, values?: unknown[]): Promise<unknown>;
+}
 
 /**
  * Credentials sealed with the master key in `tenantry.credential`. Values are decrypted only
@@ -91,11 +100,10 @@ export class CredentialStore {
       let count = 0;
       for (const row of rows) {
         if (!ring.needsRotation(row.sealed)) continue;
-        await client.query('UPDATE tenantry.credential SET sealed = $3, updated_at = now() WHERE owner = $1 AND field = $2', [
-          row.owner,
-          row.field,
-          ring.reseal(row.sealed, row.owner, row.field),
-        ]);
+        await client.query(
+          'UPDATE tenantry.credential SET sealed = $3, updated_at = now() WHERE owner = $1 AND field = $2',
+          [row.owner, row.field, ring.reseal(row.sealed, row.owner, row.field)],
+        );
         count++;
       }
       await client.query('COMMIT');

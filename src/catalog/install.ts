@@ -58,7 +58,9 @@ export async function installCatalog(client: pg.ClientBase, logger?: Logger): Pr
     await ensureRole(client, roles.maint, 'NOLOGIN BYPASSRLS');
     await ensureRole(client, roles.global, 'NOLOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE');
     if (await ensureRole(client, roles.tenants, 'NOLOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE')) {
-      await client.query(`GRANT ${pg.escapeIdentifier(roles.global)} TO ${pg.escapeIdentifier(roles.tenants)}`);
+      await client.query(
+        `GRANT ${pg.escapeIdentifier(roles.global)} TO ${pg.escapeIdentifier(roles.tenants)}`,
+      );
     }
     let appPassword = randomBytes(24).toString('hex');
     const appCreated = await ensureRole(

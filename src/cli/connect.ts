@@ -2,6 +2,7 @@ import { resolveCliSettings } from '../config.js';
 import { TenantryError } from '../errors.js';
 import { createLogger } from '../logger.js';
 import { createTenantry, type Tenantry } from '../tenantry.js';
+import { resolveMasterKey } from './master-key.js';
 import { readRuntimeInfo } from './runtime-file.js';
 
 /** Global flags every command accepts. */
@@ -27,10 +28,13 @@ export async function withTenantry<T>(
   flags: GlobalFlags,
   fn: (tenantry: Tenantry) => Promise<T>,
 ): Promise<T> {
+  const settings = resolveCliSettings(flags);
+  const masterKey = resolveMasterKey(settings, false);
   const tenantry = await createTenantry({
     databaseUrl: findDatabaseUrl(flags),
+    ...(masterKey === undefined ? {} : { masterKey }),
     pool: { budget: 2 },
-    logger: createLogger(process.env.TENANTRY_LOG_LEVEL ?? 'warn'),
+    logger: createLogger(settings.logLevel ?? 'warn'),
   });
   try {
     return await fn(tenantry);

@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { createRequire } from 'node:module';
 import { isTenantryError } from '../errors.js';
+import { rotateKeyCommand } from './commands/key.js';
 import { serveCommand } from './commands/serve.js';
 import { sqlCommand } from './commands/sql.js';
 import { tableCommand } from './commands/table.js';
@@ -31,7 +32,7 @@ function build(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .enablePositionalOptions(false);
   const globals = (): GlobalFlags => program.opts<GlobalFlags>();
-  for (const command of [serveCommand, tenantCommand, tableCommand, sqlCommand])
+  for (const command of [serveCommand, tenantCommand, tableCommand, sqlCommand, rotateKeyCommand])
     program.addCommand(command(globals));
   const exitOverride = (command: Command) => {
     command.exitOverride();

@@ -7,6 +7,7 @@ import {
   mkdirSync,
   openSync,
   readFileSync,
+  renameSync,
   rmSync,
   writeSync,
 } from 'node:fs';
@@ -133,4 +134,20 @@ export function loadOrCreateKeyFile(path: string): KeyFile {
   const raced = readKeyFile(path);
   if (!raced) throw invalid(path, 'the file disappeared while it was being created');
   return { ring: raced, created: false };
+}
+
+/**
+ * Replaces the key file's content atomically (temp file with mode 0600, then rename), e.g.
+ * `NEW,OLD` during `tenantry rotate-key` and `NEW` after it.
+ */
+export function replaceKeyFile(path: string, value: string): void {
+  const temp = `${path}.${process.pid}.tmp`;
+  const fd = openSync(temp, 'w', FILE_MODE);
+  try {
+    writeSync(fd, `${value}\n`);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(temp, path);
 }

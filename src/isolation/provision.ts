@@ -38,7 +38,11 @@ export async function createTenantRole(
 }
 
 /** Creates a schema tenant's schema with a copy of every registered multi-tenant table. */
-export async function provisionSchema(client: pg.ClientBase, schema: string, roleName: string): Promise<void> {
+export async function provisionSchema(
+  client: pg.ClientBase,
+  schema: string,
+  roleName: string,
+): Promise<void> {
   await client.query('SELECT tenantry.provision_schema($1, $2)', [schema, roleName]);
   await client.query(
     `ALTER ROLE ${pg.escapeIdentifier(roleName)} SET search_path = ${pg.escapeIdentifier(schema)}, public`,
@@ -49,7 +53,11 @@ export async function provisionSchema(client: pg.ClientBase, schema: string, rol
  * Adds one newly registered multi-tenant table to every schema tenant, in the caller's
  * transaction (its foreign keys to other multi-tenant tables point at the tenant's copies).
  */
-export async function provisionTableForSchemas(client: pg.ClientBase, table: string, tenantColumn: string): Promise<void> {
+export async function provisionTableForSchemas(
+  client: pg.ClientBase,
+  table: string,
+  tenantColumn: string,
+): Promise<void> {
   await client.query(
     `SELECT tenantry.provision_table(t.schema_name, $1::regclass, $2,
               (SELECT min(r.role_name) FROM tenantry.tenant_role r WHERE r.tenant_id = t.id)),
@@ -67,7 +75,8 @@ export async function dropTenantObjects(
   client: pg.ClientBase,
   tenant: { id: number; role: string | null; schemaName: string | null },
 ): Promise<void> {
-  if (tenant.schemaName) await client.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(tenant.schemaName)} CASCADE`);
+  if (tenant.schemaName)
+    await client.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(tenant.schemaName)} CASCADE`);
   if (tenant.role) {
     const role = pg.escapeIdentifier(tenant.role);
     await client.query(`DROP OWNED BY ${role}`);

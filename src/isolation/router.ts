@@ -39,11 +39,18 @@ export class Router {
     const base = { server: tenant.server, tenantId: tenant.id, tenantName: tenant.name };
     if (identity === 'app') {
       const config: pg.ClientConfig = {
-        connectionString: withCredentials(this.#options.mainUrl, this.#options.appUser, this.#options.appPassword),
+        connectionString: withCredentials(
+          this.#options.mainUrl,
+          this.#options.appUser,
+          this.#options.appPassword,
+        ),
         application_name: 'tenantry',
       };
       const prelude = [tenantSetting(tenant)];
-      if (schema) prelude.push(`SELECT set_config('search_path', ${pg.escapeLiteral(`${pg.escapeIdentifier(schema)}, public`)}, true)`);
+      if (schema)
+        prelude.push(
+          `SELECT set_config('search_path', ${pg.escapeLiteral(`${pg.escapeIdentifier(schema)}, public`)}, true)`,
+        );
       return {
         target: { ...base, identity: 'app', connect: () => config },
         prelude,
@@ -59,7 +66,11 @@ export class Router {
         ...base,
         identity: `tenant:${tenant.id}`,
         connect: async () => ({
-          connectionString: withCredentials(mainUrl, role, await credentials.get(tenantCredentialOwner(tenant.id), 'password')),
+          connectionString: withCredentials(
+            mainUrl,
+            role,
+            await credentials.get(tenantCredentialOwner(tenant.id), 'password'),
+          ),
           application_name: 'tenantry-tenant',
         }),
       },

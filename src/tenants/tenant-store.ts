@@ -121,7 +121,10 @@ export class TenantStore {
         }
         if (isolation === 'schema') {
           await provisionSchema(client, objectName, objectName);
-          await client.query('UPDATE tenantry.tenant SET schema_name = $2 WHERE id = $1', [tenantId, objectName]);
+          await client.query('UPDATE tenantry.tenant SET schema_name = $2 WHERE id = $1', [
+            tenantId,
+            objectName,
+          ]);
         }
         return tenantId;
       });
@@ -200,7 +203,10 @@ export class TenantStore {
       );
       const role = result.rows[0]?.role_name;
       // Defence in depth: a disabled or locked tenant's own role cannot log in at all.
-      if (role) await client.query(`ALTER ROLE ${pg.escapeIdentifier(role)} ${state === 'active' ? 'LOGIN' : 'NOLOGIN'}`);
+      if (role)
+        await client.query(
+          `ALTER ROLE ${pg.escapeIdentifier(role)} ${state === 'active' ? 'LOGIN' : 'NOLOGIN'}`,
+        );
       return result.rows;
     });
     if (!rows[0]) {

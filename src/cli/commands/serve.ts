@@ -8,6 +8,7 @@ import { startEmbedded, type EmbeddedServer } from '../../embedded/index.js';
 import { createLogger } from '../../logger.js';
 import { createTenantry, type Tenantry } from '../../tenantry.js';
 import type { GlobalFlags } from '../connect.js';
+import { resolveMasterKey } from '../master-key.js';
 import { out } from '../output.js';
 import { removeRuntimeInfo, writeRuntimeInfo } from '../runtime-file.js';
 
@@ -41,19 +42,24 @@ export function serveCommand(globals: () => GlobalFlags): Command {
     )
     .action(async (flags: ServeFlags & { embeddedPort: string }) => {
       const settings = resolveCliSettings(globals());
-      const logger = createLogger(process.env.TENANTRY_LOG_LEVEL ?? 'info');
+      const logger = createLogger(settings.logLevel ?? 'info');
       const dataDir = resolve(settings.dataDir);
       let embedded: EmbeddedServer | undefined;
       let tenantry: Tenantry | undefined;
       const stopping = untilSignal();
       try {
         let url = settings.databaseUrl;
+        mkdirSync(dataDir, { recursive: true });
         if (!url) {
-          mkdirSync(dataDir, { recursive: true });
           embedded = await startEmbedded({ dataDir, port: Number(flags.embeddedPort), logger });
           url = embedded.url;
         }
-        tenantry = await createTenantry({ databaseUrl: url, logger });
+        const masterKey = resolveMasterKey(settings, true);
+        tenantry = await createTenantry({
+          databaseUrl: url,
+          logger,
+          ...(masterKey === undefined ? {} : { masterKey }),
+        });
         writeRuntimeInfo(dataDir, { url, pid: process.pid, embedded: embedded !== undefined });
         const where = embedded
           ? `embedded PostgreSQL at 127.0.0.1:${embedded.port} (data dir ${dataDir})`

@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { withTenantry, type GlobalFlags } from '../connect.js';
 import { printJson, printTable } from '../output.js';
 
@@ -9,9 +9,14 @@ export function sqlCommand(globals: () => GlobalFlags): Command {
     .argument('<sql>', 'the statement(s); with several, the last result is printed')
     .requiredOption('--tenant <tenant>', 'tenant name, id or uuid')
     .option('--json', 'print one JSON array of row objects and nothing else')
-    .action(async (sql: string, opts: { tenant: string; json?: boolean }) => {
+    .addOption(
+      new Option('--identity <identity>', "run as the shared app role or the tenant's own login role")
+        .choices(['app', 'tenant'])
+        .default('app'),
+    )
+    .action(async (sql: string, opts: { tenant: string; json?: boolean; identity: 'app' | 'tenant' }) => {
       await withTenantry(globals(), async (t) => {
-        const result = await t.withTenant(opts.tenant, (db) => db.query(sql));
+        const result = await t.withTenant(opts.tenant, (db) => db.query(sql), { identity: opts.identity });
         if (opts.json) printJson(result.rows);
         else if (result.fields?.length) printTable(result.rows, result.fields);
         else process.stdout.write(`${result.command ?? 'OK'} ${result.rowCount ?? ''}`.trimEnd() + '\n');

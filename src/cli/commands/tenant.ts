@@ -4,12 +4,28 @@ import { withTenantry, type GlobalFlags } from '../connect.js';
 import { out, printJson, printTable } from '../output.js';
 
 function row(t: Tenant): Record<string, unknown> {
-  return { id: t.id, name: t.name, kind: t.kind, state: t.state, isolation: t.isolation, uuid: t.uuid };
+  return {
+    id: t.id,
+    name: t.name,
+    kind: t.kind,
+    state: t.state,
+    isolation: t.isolation,
+    server: t.server,
+    role: t.role ?? '',
+    uuid: t.uuid,
+  };
 }
 
 function show(t: Tenant, json: boolean | undefined): void {
   if (json) printJson(t);
   else printTable([row(t)]);
+}
+
+interface CreateFlags {
+  kind: 'regular' | 'super';
+  isolation: 'shared' | 'schema' | 'database';
+  loginRole?: boolean;
+  json?: boolean;
 }
 
 /** `tenantry tenant create|list|show|disable|enable|lock|unlock|drop`. */
@@ -27,14 +43,19 @@ export function tenantCommand(globals: () => GlobalFlags): Command {
         .choices(['shared', 'schema', 'database'])
         .default('shared'),
     )
+    .option('--login-role', 'give a shared tenant its own login role (schema tenants always have one)')
     .option('--json', 'print JSON')
-    .action(
-      async (name: string, opts: { kind: 'regular' | 'super'; isolation: 'shared'; json?: boolean }) => {
-        await withTenantry(globals(), async (t) =>
-          show(await t.tenants.create({ name, kind: opts.kind, isolation: opts.isolation }), opts.json),
-        );
-      },
-    );
+    .action(async (name: string, opts: CreateFlags) => {
+      await withTenantry(globals(), async (t) => {
+        const created = await t.tenants.create({
+          name,
+          kind: opts.kind,
+          isolation: opts.isolation,
+          loginRole: opts.loginRole === true,
+        });
+        show(created, opts.json);
+      });
+    });
 
   tenant
     .command('list')
