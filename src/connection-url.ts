@@ -17,3 +17,20 @@ export function describeUrl(url: string): string {
     return '(unparseable URL)';
   }
 }
+
+/** Returns `url` pointing at `database` (other parts kept). */
+export function withDatabase(url: string, database: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${encodeURIComponent(database)}`;
+  return parsed.toString();
+}
+
+/** Host, port and database of a URL, for postgres_fdw server options. */
+export function urlParts(url: string): { host: string; port: string; database: string } {
+  const parsed = new URL(url);
+  return {
+    host: parsed.hostname || 'localhost',
+    port: parsed.port || '5432',
+    database: decodeURIComponent(parsed.pathname.replace(/^\//, '')) || 'postgres',
+  };
+}

@@ -127,6 +127,11 @@ export const errorCodes = {
     status: 404,
     sqlstate: '42704',
   },
+  SERVER_IN_USE: {
+    message: 'Server {server} still holds {tenants} tenant(s); move or drop them first.',
+    status: 409,
+    sqlstate: '55006',
+  },
   CLOSED: {
     message: 'This tenantry instance has been closed.',
     status: 503,

@@ -18,6 +18,7 @@ export type {
 export type { CreateTenantInput, TenantStore } from './tenants/index.js';
 export type { TableRegistry } from './tables/index.js';
 export type { Identity } from './isolation/index.js';
+export type { ServerInfo, ServerRegistry } from './servers/index.js';
 export { KeyRing, generateMasterKey } from './crypto/index.js';
 export { TenantryError, isTenantryError, errorCodes } from './errors.js';
 export type { ErrorCode, ErrorDetails } from './errors.js';

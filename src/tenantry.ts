@@ -14,7 +14,8 @@ import { getTenant, runInTenantContext, tryGetTenantContext } from './context/in
 import { TenantryError } from './errors.js';
 import { createLogger, type Logger } from './logger.js';
 import { KeyRing } from './crypto/index.js';
-import { Router, type Identity } from './isolation/index.js';
+import { DatabaseProvisioner, Router, type Identity } from './isolation/index.js';
+import { ServerRegistry, deriveBudget } from './servers/index.js';
 import { PoolManager, type PoolStats } from './pool/index.js';
 import { PooledTenantDb, type QueryInput, type TenantDb } from './session/index.js';
 import { TableRegistry } from './tables/index.js';
@@ -48,6 +49,8 @@ export interface Tenantry extends AsyncDisposable {
   readonly tenants: TenantStore;
   /** Credentials sealed with the master key (rotation: `credentials.rotate()`). */
   readonly credentials: CredentialStore;
+  /** The servers tenants can be placed on (the shard map). */
+  readonly servers: ServerRegistry;
   /** Declares multi-tenant and shared tables. */
   readonly tables: TableRegistry;
   /** The catalog cache (NOTIFY-invalidated). */
@@ -134,14 +137,28 @@ export async function createTenantry(input: TenantryConfig): Promise<Tenantry> {
       logger,
     );
     pools.setServer('main', config.pool.budget ?? (await deriveBudget(admin, config.pool.reserve)));
+
     const ring = config.masterKey === undefined ? undefined : KeyRing.fromEnv(config.masterKey, 'masterKey');
     const credentials = new CredentialStore(admin, ring);
     await credentials.checkKey();
-    const router = new Router({
+    const servers = new ServerRegistry({
+      admin,
       mainUrl: config.databaseUrl,
+      credentials,
+      pools,
+      roles: installed.roles,
+      reserve: config.pool.reserve,
+    });
+    await servers.load(config.pool.budget);
+    const router = new Router({
       appUser: installed.roles.app,
       appPassword: installed.appPassword,
       credentials,
+      servers,
+    });
+    const databases = new DatabaseProvisioner(admin, servers, installed.roles, {
+      url: config.databaseUrl,
+      password: installed.fdwPassword,
     });
     const catalog = new CatalogCache({
       connection: { connectionString: config.databaseUrl, application_name: 'tenantry-listener' },
@@ -150,22 +167,14 @@ export async function createTenantry(input: TenantryConfig): Promise<Tenantry> {
       pollMs: config.catalogPollMs,
     });
     await catalog.start();
-    return new TenantryInstance(config, installed.roles, admin, pools, router, catalog, credentials);
+    return new TenantryInstance(config, installed.roles, admin, pools, router, catalog, credentials, {
+      servers,
+      databases,
+    });
   } catch (error) {
     await admin.end().catch(() => undefined);
     throw error;
   }
-}
-
-/** The budget of a server: max_connections minus reserved connections minus `reserve`. */
-async function deriveBudget(admin: pg.Pool, reserve: number): Promise<number> {
-  const { rows } = await admin.query<{ max: number; reserved: number }>(
-    `SELECT current_setting('max_connections')::int AS max,
-            current_setting('superuser_reserved_connections')::int
-              + coalesce(current_setting('reserved_connections', true)::int, 0) AS reserved`,
-  );
-  const row = rows[0];
-  return Math.max(2, (row?.max ?? 100) - (row?.reserved ?? 3) - reserve);
 }
 
 class TenantryInstance implements Tenantry {
@@ -179,6 +188,7 @@ class TenantryInstance implements Tenantry {
   readonly #pools: PoolManager;
   readonly #router: Router;
   readonly credentials: CredentialStore;
+  readonly servers: ServerRegistry;
   #closed = false;
 
   constructor(
@@ -189,6 +199,7 @@ class TenantryInstance implements Tenantry {
     router: Router,
     catalog: CatalogCache,
     credentials: CredentialStore,
+    parts: { servers: ServerRegistry; databases: DatabaseProvisioner },
   ) {
     this.config = config;
     this.roles = roles;
@@ -197,9 +208,18 @@ class TenantryInstance implements Tenantry {
     this.#router = router;
     this.catalog = catalog;
     this.credentials = credentials;
-    this.tenants = new TenantStore(admin, catalog, roles, credentials, (tenant) =>
-      pools.closeIdentity(tenant.server, `tenant:${tenant.id}`),
-    );
+    this.servers = parts.servers;
+    this.tenants = new TenantStore({
+      pool: admin,
+      cache: catalog,
+      roles,
+      credentials,
+      databases: parts.databases,
+      onDropped: (tenant) => {
+        pools.closeIdentity(tenant.server, `tenant:${tenant.id}`);
+        if (tenant.databaseName) pools.closeIdentity(tenant.server, `app:${tenant.databaseName}`);
+      },
+    });
     this.tables = new TableRegistry(admin, catalog);
     this.operator = {
       query: <R extends pg.QueryResultRow>(text: string, values?: readonly unknown[]) =>

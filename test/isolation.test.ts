@@ -17,11 +17,13 @@ async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
   }
 }
 
-const models: { isolation: 'shared' | 'schema'; identity: Identity }[] = [
+const models: { isolation: 'shared' | 'schema' | 'database'; identity: Identity }[] = [
   { isolation: 'shared', identity: 'app' },
   { isolation: 'shared', identity: 'tenant' },
   { isolation: 'schema', identity: 'app' },
   { isolation: 'schema', identity: 'tenant' },
+  { isolation: 'database', identity: 'app' },
+  { isolation: 'database', identity: 'tenant' },
 ];
 
 describe.each(models)(
@@ -166,6 +168,7 @@ describe.each(models)(
       expect(tenant.isolation).toBe(isolation);
       expect(tenant.role).toMatch(/^tenantry_t_[0-9a-f]{32}$/);
       if (isolation === 'schema') expect(tenant.schemaName).toBe(tenant.role);
+    if (isolation === 'database') expect(tenant.databaseName).toBe(tenant.role);
       await withClient(url, async (client) => {
         const { rows } = await client.query<{
           rolsuper: boolean;

@@ -15,6 +15,34 @@ export interface InstallResult {
   readonly roles: CatalogRoles;
   /** Login password of the application role (read from the catalog's secret table). */
   readonly appPassword: string;
+  /** Login password of the role database tenants read global tables through. */
+  readonly fdwPassword: string;
+}
+
+/**
+ * The password of one of tenantry's login roles, kept in `tenantry.secret`. A new role, or one
+ * whose password this catalog does not know, gets a fresh random password.
+ */
+async function loginPassword(
+  client: pg.ClientBase,
+  role: string,
+  secret: string,
+  created: boolean,
+): Promise<string> {
+  const { rows } = await client.query<{ value: string }>(
+    'SELECT value FROM tenantry.secret WHERE name = $1',
+    [secret],
+  );
+  const stored = rows[0]?.value;
+  if (stored !== undefined && !created) return stored;
+  const password = randomBytes(24).toString('hex');
+  await client.query(`ALTER ROLE ${pg.escapeIdentifier(role)} PASSWORD ${pg.escapeLiteral(password)}`);
+  await client.query(
+    `INSERT INTO tenantry.secret (name, value) VALUES ($1, $2)
+     ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value`,
+    [secret, password],
+  );
+  return password;
 }
 
 /** Arbitrary but fixed advisory-lock key that serialises installers of one database. */
@@ -62,12 +90,9 @@ export async function installCatalog(client: pg.ClientBase, logger?: Logger): Pr
         `GRANT ${pg.escapeIdentifier(roles.global)} TO ${pg.escapeIdentifier(roles.tenants)}`,
       );
     }
-    let appPassword = randomBytes(24).toString('hex');
-    const appCreated = await ensureRole(
-      client,
-      roles.app,
-      `LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOINHERIT PASSWORD ${pg.escapeLiteral(appPassword)}`,
-    );
+    const loginAttributes = 'LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOINHERIT';
+    const appCreated = await ensureRole(client, roles.app, loginAttributes);
+    const fdwCreated = await ensureRole(client, roles.fdw, loginAttributes);
     for (const role of [roles.owner, roles.maint, roles.global, roles.tenants]) {
       await client.query(`GRANT ${pg.escapeIdentifier(role)} TO CURRENT_USER`);
     }
@@ -100,25 +125,10 @@ export async function installCatalog(client: pg.ClientBase, logger?: Logger): Pr
     }
     await client.query('RESET ROLE');
 
-    const { rows: secretRows } = await client.query<{ value: string }>(
-      "SELECT value FROM tenantry.secret WHERE name = 'app_password'",
-    );
-    const stored = secretRows[0]?.value;
-    if (stored !== undefined && !appCreated) {
-      appPassword = stored;
-    } else {
-      // A new role, or an existing role whose password this catalog does not know: (re)set it.
-      await client.query(
-        `ALTER ROLE ${pg.escapeIdentifier(roles.app)} PASSWORD ${pg.escapeLiteral(appPassword)}`,
-      );
-      await client.query(
-        `INSERT INTO tenantry.secret (name, value) VALUES ('app_password', $1)
-         ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value`,
-        [appPassword],
-      );
-    }
+    const appPassword = await loginPassword(client, roles.app, 'app_password', appCreated);
+    const fdwPassword = await loginPassword(client, roles.fdw, 'fdw_password', fdwCreated);
     await client.query('COMMIT');
-    return { version: Math.max(current, latest), applied, roles, appPassword };
+    return { version: Math.max(current, latest), applied, roles, appPassword, fdwPassword };
   } catch (error) {
     await client.query('ROLLBACK').catch(() => undefined);
     throw error;
@@ -134,15 +144,27 @@ export async function readInstalledCatalog(client: pg.ClientBase): Promise<Insta
     "SELECT to_regclass('tenantry.catalog_version') IS NOT NULL AS installed",
   );
   if (!rows[0]?.installed) throw new TenantryError('CATALOG_NOT_INSTALLED');
-  const { rows: dbRows } = await client.query<{ db: string; version: number | null; pw: string | null }>(
+  const { rows: dbRows } = await client.query<{
+    db: string;
+    version: number | null;
+    pw: string | null;
+    fdw: string | null;
+  }>(
     `SELECT current_database() AS db,
             (SELECT max(version) FROM tenantry.catalog_version) AS version,
-            (SELECT value FROM tenantry.secret WHERE name = 'app_password') AS pw`,
+            (SELECT value FROM tenantry.secret WHERE name = 'app_password') AS pw,
+            (SELECT value FROM tenantry.secret WHERE name = 'fdw_password') AS fdw`,
   );
   const row = dbRows[0];
   const latest = latestVersion(loadMigrations(rolesFor(row?.db ?? 'postgres')));
-  if (!row?.pw || (row.version ?? 0) < latest) throw new TenantryError('CATALOG_NOT_INSTALLED');
+  if (!row?.pw || !row.fdw || (row.version ?? 0) < latest) throw new TenantryError('CATALOG_NOT_INSTALLED');
   if ((row.version ?? 0) > latest)
     throw new TenantryError('CATALOG_TOO_NEW', { found: row.version ?? 0, supported: latest });
-  return { version: row.version ?? 0, applied: [], roles: rolesFor(row.db), appPassword: row.pw };
+  return {
+    version: row.version ?? 0,
+    applied: [],
+    roles: rolesFor(row.db),
+    appPassword: row.pw,
+    fdwPassword: row.fdw,
+  };
 }

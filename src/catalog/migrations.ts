@@ -14,7 +14,7 @@ const sqlDir = fileURLToPath(new URL('../sql/', import.meta.url));
 
 /**
  * Reads the catalog migrations in version order, with the role placeholders
- * (`{{owner}}`, `{{app}}`, `{{maint}}`, `{{tenants}}`, `{{global}}`) replaced by quoted role names.
+ * (`{{owner}}`, `{{app}}`, `{{maint}}`, `{{tenants}}`, `{{global}}`, `{{fdw}}`) replaced by quoted role names.
  */
 export function loadMigrations(roles: CatalogRoles): CatalogMigration[] {
   return readdirSync(sqlDir)
@@ -22,7 +22,7 @@ export function loadMigrations(roles: CatalogRoles): CatalogMigration[] {
     .sort()
     .map((file) => {
       const text = readFileSync(sqlDir + file, 'utf8').replace(
-        /\{\{(owner|app|maint|tenants|global)\}\}/g,
+        /\{\{(owner|app|maint|tenants|global|fdw)\}\}/g,
         (_whole, role: keyof CatalogRoles) => escapeIdentifier(roles[role]),
       );
       return { version: Number(file.slice(0, 3)), name: file.slice(4, -4), sql: text };

@@ -15,6 +15,8 @@ export interface CatalogRoles {
   readonly tenants: string;
   /** Group of every tenant login role: tenantry's functions and the global (shared) tables. */
   readonly global: string;
+  /** Login role database tenants read the global tables through (postgres_fdw): shared tables only. */
+  readonly fdw: string;
 }
 
 /** Derives the role names for a catalog in `database` (≤ 63 bytes, lower-case, stable). */
@@ -31,6 +33,7 @@ export function rolesFor(database: string): CatalogRoles {
     maint: `${prefix}_maint`,
     tenants: `${prefix}_tenants`,
     global: `${prefix}_global`,
+    fdw: `${prefix}_fdw`,
   };
 }
 

@@ -8,3 +8,4 @@ export {
   provisionTableForSchemas,
   tenantCredentialOwner,
 } from './provision.js';
+export { DatabaseProvisioner } from './database-provisioner.js';

@@ -1,10 +1,9 @@
 import pg from 'pg';
-import type { CredentialStore } from '../catalog/credentials.js';
-import type { Tenant } from '../catalog/index.js';
-import { withCredentials } from '../connection-url.js';
+import type { CredentialStore, Tenant } from '../catalog/index.js';
+import { withCredentials, withDatabase } from '../connection-url.js';
 import { TenantryError } from '../errors.js';
-import type { TenantRoute } from '../session/index.js';
-import { tenantSetting } from '../session/index.js';
+import type { ServerRegistry } from '../servers/index.js';
+import { tenantSetting, type TenantRoute } from '../session/index.js';
 import { tenantCredentialOwner } from './provision.js';
 
 /**
@@ -18,14 +17,16 @@ export type Identity = 'app' | 'tenant';
 
 /** Connection settings of the application role and of each server. */
 export interface RouterOptions {
-  /** The catalog server's URL (any credentials; they are replaced per identity). */
-  readonly mainUrl: string;
   readonly appUser: string;
   readonly appPassword: string;
   readonly credentials: CredentialStore;
+  readonly servers: ServerRegistry;
 }
 
-/** Computes, per tenant and identity, the pool to use and the statements that set the tenant. */
+/**
+ * Computes, per tenant and identity, the pool to use and the statements that set the tenant —
+ * the same calls then work for shared, schema and database tenants on any server.
+ */
 export class Router {
   readonly #options: RouterOptions;
 
@@ -33,46 +34,60 @@ export class Router {
     this.#options = options;
   }
 
+  /** Connection settings for `user` on the tenant's server and database. */
+  async #connection(
+    tenant: Tenant,
+    user: string,
+    password: string,
+    application: string,
+  ): Promise<pg.ClientConfig> {
+    let url = withCredentials(await this.#options.servers.url(tenant.server), user, password);
+    if (tenant.isolation === 'database' && tenant.databaseName) url = withDatabase(url, tenant.databaseName);
+    return { connectionString: url, application_name: application };
+  }
+
   /** The route of `tenant`'s statements under `identity`. */
   route(tenant: Tenant, identity: Identity): TenantRoute {
+    const { servers, appUser, appPassword, credentials } = this.#options;
     const schema = tenant.isolation === 'schema' ? (tenant.schemaName ?? undefined) : undefined;
     const base = { server: tenant.server, tenantId: tenant.id, tenantName: tenant.name };
     if (identity === 'app') {
-      const config: pg.ClientConfig = {
-        connectionString: withCredentials(
-          this.#options.mainUrl,
-          this.#options.appUser,
-          this.#options.appPassword,
-        ),
-        application_name: 'tenantry',
-      };
       const prelude = [tenantSetting(tenant)];
-      if (schema)
-        prelude.push(
-          `SELECT set_config('search_path', ${pg.escapeLiteral(`${pg.escapeIdentifier(schema)}, public`)}, true)`,
-        );
+      if (schema) {
+        const path = `${pg.escapeIdentifier(schema)}, public`;
+        prelude.push(`SELECT set_config('search_path', ${pg.escapeLiteral(path)}, true)`);
+      }
+      // Connections are per database: a database tenant's app-role pool is its own.
+      const poolIdentity = tenant.databaseName ? `app:${tenant.databaseName}` : 'app';
       return {
-        target: { ...base, identity: 'app', connect: () => config },
+        target: {
+          ...base,
+          identity: poolIdentity,
+          connect: async () =>
+            this.#connection(
+              tenant,
+              appUser,
+              await servers.appPassword(tenant.server, appPassword),
+              'tenantry',
+            ),
+        },
         prelude,
         ...(schema ? { schema } : {}),
       };
     }
     const role = tenant.role;
     if (!role) throw new TenantryError('TENANT_NO_ROLE', { tenant: tenant.name });
-    const credentials = this.#options.credentials;
-    const mainUrl = this.#options.mainUrl;
     return {
       target: {
         ...base,
         identity: `tenant:${tenant.id}`,
-        connect: async () => ({
-          connectionString: withCredentials(
-            mainUrl,
+        connect: async () =>
+          this.#connection(
+            tenant,
             role,
             await credentials.get(tenantCredentialOwner(tenant.id), 'password'),
+            'tenantry-tenant',
           ),
-          application_name: 'tenantry-tenant',
-        }),
       },
       prelude: [],
       untrusted: true,

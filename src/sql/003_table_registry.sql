@@ -142,12 +142,12 @@ BEGIN
   END IF;
   qualified := format('%I.%I', rel.nspname, rel.relname);
   EXECUTE format('REVOKE TRUNCATE, REFERENCES, TRIGGER ON %s FROM {{app}}, {{global}}', qualified);
-  EXECUTE format('GRANT SELECT ON %s TO {{app}}, {{maint}}, {{global}}', qualified);
+  EXECUTE format('GRANT SELECT ON %s TO {{app}}, {{maint}}, {{global}}, {{fdw}}', qualified);
   IF writable THEN
-    EXECUTE format('GRANT INSERT, UPDATE, DELETE ON %s TO {{app}}, {{global}}', qualified);
+    EXECUTE format('GRANT INSERT, UPDATE, DELETE ON %s TO {{app}}, {{global}}, {{fdw}}', qualified);
     PERFORM tenantry.grant_owned_sequences(target);
   ELSE
-    EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON %s FROM {{app}}, {{global}}', qualified);
+    EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON %s FROM {{app}}, {{global}}, {{fdw}}', qualified);
   END IF;
   INSERT INTO tenantry.registered_table (schema_name, table_name, kind, writable)
   VALUES (rel.nspname, rel.relname, 'shared', writable)

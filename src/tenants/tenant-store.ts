@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import pg from 'pg';
 import {
   TENANT_COLUMNS,
@@ -14,7 +14,14 @@ import {
   type TenantState,
 } from '../catalog/index.js';
 import { TenantryError } from '../errors.js';
-import { createTenantRole, dropTenantObjects, endSessions, provisionSchema } from '../isolation/index.js';
+import {
+  createTenantRole,
+  dropTenantObjects,
+  endSessions,
+  provisionSchema,
+  tenantCredentialOwner,
+  type DatabaseProvisioner,
+} from '../isolation/index.js';
 
 const NAME = /^[A-Za-z][A-Za-z0-9_.-]{0,62}$/;
 
@@ -24,8 +31,10 @@ export interface CreateTenantInput {
   readonly name: string;
   /** `regular` (default) or `super`. */
   readonly kind?: 'regular' | 'super';
-  /** `shared` (default) or `schema`; `database` is not available yet. */
+  /** `shared` (default), `schema` or `database`. */
   readonly isolation?: TenantIsolation;
+  /** Registered server of a `database` tenant (default `main`). */
+  readonly server?: string;
   /**
    * Give a shared tenant its own login role (schema tenants always get one), for faces that
    * run SQL the tenant wrote. Needs a master key: the password is sealed in the catalog.
@@ -43,19 +52,22 @@ export class TenantStore {
   readonly #roles: CatalogRoles;
   readonly #credentials: CredentialStore;
   readonly #onDropped: TenantDroppedHook;
+  readonly #databases: DatabaseProvisioner;
 
-  constructor(
-    pool: pg.Pool,
-    cache: CatalogCache,
-    roles: CatalogRoles,
-    credentials: CredentialStore,
-    onDropped: TenantDroppedHook,
-  ) {
-    this.#pool = pool;
-    this.#cache = cache;
-    this.#roles = roles;
-    this.#credentials = credentials;
-    this.#onDropped = onDropped;
+  constructor(options: {
+    pool: pg.Pool;
+    cache: CatalogCache;
+    roles: CatalogRoles;
+    credentials: CredentialStore;
+    databases: DatabaseProvisioner;
+    onDropped: TenantDroppedHook;
+  }) {
+    this.#pool = options.pool;
+    this.#cache = options.cache;
+    this.#roles = options.roles;
+    this.#credentials = options.credentials;
+    this.#databases = options.databases;
+    this.#onDropped = options.onDropped;
   }
 
   /** Runs `work` in one transaction on the operator's connection. */
@@ -94,14 +106,23 @@ export class TenantStore {
         problem: `${String(kind)} is not regular or super`,
       });
     }
-    if (isolation !== 'shared' && isolation !== 'schema') {
+    if (isolation !== 'shared' && isolation !== 'schema' && isolation !== 'database') {
       throw new TenantryError('INVALID_ARGUMENT', {
         what: 'isolation',
-        problem: `${String(isolation)} is not available in this release; use shared or schema`,
+        problem: `${String(isolation)} is not shared, schema or database`,
       });
     }
     const idExpr =
       kind === 'super' ? "-nextval('tenantry.super_tenant_id')" : "nextval('tenantry.regular_tenant_id')";
+    if (isolation === 'database')
+      return this.#createDatabaseTenant(input.name, kind, idExpr, input.server ?? 'main');
+    if (input.server !== undefined && input.server !== 'main') {
+      throw new TenantryError('INVALID_ARGUMENT', {
+        what: 'server',
+        problem:
+          'shared and schema tenants live on the catalog server (main); place database tenants elsewhere',
+      });
+    }
     const uuid = randomUUID();
     const objectName = tenantObjectName(uuid);
     try {
@@ -136,6 +157,52 @@ export class TenantStore {
       }
       throw error;
     }
+  }
+
+  /**
+   * Creates a database tenant: its role and database on the server first (not transactional),
+   * then its catalog rows in one transaction; when that fails, the database and role are removed.
+   */
+  async #createDatabaseTenant(name: string, kind: string, idExpr: string, server: string): Promise<Tenant> {
+    const { rows: taken } = await this.#pool.query(
+      'SELECT 1 FROM tenantry.tenant WHERE lower(name) = lower($1)',
+      [name],
+    );
+    if (taken.length > 0) throw new TenantryError('TENANT_EXISTS', { tenant: name });
+    const { rows: known } = await this.#pool.query('SELECT 1 FROM tenantry.server WHERE name = $1', [server]);
+    if (known.length === 0) throw new TenantryError('SERVER_NOT_FOUND', { server });
+    const { rows } = await this.#pool.query<{ id: number }>(`SELECT ${idExpr} AS id`);
+    const id = (rows[0] as { id: number }).id;
+    const uuid = randomUUID();
+    const objectName = tenantObjectName(uuid);
+    const password = randomBytes(24).toString('base64url');
+    await this.#databases.create({ id, uuid, name }, server, {
+      database: objectName,
+      role: objectName,
+      password,
+    });
+    try {
+      await this.#transaction(async (client) => {
+        await client.query(
+          `INSERT INTO tenantry.tenant (id, uuid, name, kind, isolation, server, database_name)
+           VALUES ($1, $2, $3, $4, 'database', $5, $6)`,
+          [id, uuid, name, kind, server, objectName],
+        );
+        await client.query('INSERT INTO tenantry.tenant_role (role_name, tenant_id) VALUES ($1, $2)', [
+          objectName,
+          id,
+        ]);
+        await this.#credentials.put(client, tenantCredentialOwner(id), 'password', password);
+      });
+    } catch (error) {
+      await this.#databases.drop(server, objectName, objectName).catch(() => undefined);
+      if (error instanceof pg.DatabaseError && error.code === '23505') {
+        throw new TenantryError('TENANT_EXISTS', { tenant: name }, { cause: error });
+      }
+      throw error;
+    }
+    await this.#cache.reload();
+    return this.show(id);
   }
 
   /**
@@ -203,10 +270,14 @@ export class TenantStore {
       );
       const role = result.rows[0]?.role_name;
       // Defence in depth: a disabled or locked tenant's own role cannot log in at all.
-      if (role)
+      const local = role
+        ? await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role])
+        : undefined;
+      if (role && local?.rowCount) {
         await client.query(
           `ALTER ROLE ${pg.escapeIdentifier(role)} ${state === 'active' ? 'LOGIN' : 'NOLOGIN'}`,
         );
+      }
       return result.rows;
     });
     if (!rows[0]) {
@@ -272,11 +343,14 @@ export class TenantStore {
         pending = failed;
       }
       await client.query('RESET ROLE');
-      await dropTenantObjects(client, tenant);
+      const ownDatabase = tenant.isolation === 'database' && tenant.databaseName;
+      if (ownDatabase) await this.#credentials.remove(client, tenantCredentialOwner(tenant.id));
+      else await dropTenantObjects(client, tenant);
       await client.query('DELETE FROM tenantry.tenant WHERE id = $1', [tenant.id]);
       await client.query('COMMIT');
-      if (tenant.role) await endSessions(this.#pool, tenant.role);
       this.#onDropped(tenant);
+      if (ownDatabase && tenant.role) await this.#databases.drop(tenant.server, ownDatabase, tenant.role);
+      else if (tenant.role) await endSessions(this.#pool, tenant.role);
       await this.#cache.reload();
       return deleted;
     } catch (error) {

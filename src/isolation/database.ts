@@ -1,0 +1,160 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { urlParts, withDatabase } from '../connection-url.js';
+
+/** A multi-tenant table to copy into a tenant database. */
+export interface TableCopy {
+  readonly schema: string;
+  readonly table: string;
+  readonly tenantColumn: string;
+  /** Its definition, from `tenantry.table_ddl()` on the catalog database, without foreign keys. */
+  readonly create: readonly string[];
+  /** Its foreign keys to other multi-tenant tables, run once every copy exists. */
+  readonly foreignKeys: readonly string[];
+}
+
+/** Everything needed to create one database tenant's database. */
+export interface DatabasePlan {
+  /** Operator URL of the server the database goes on (any database on it). */
+  readonly serverUrl: string;
+  readonly database: string;
+  readonly role: string;
+  readonly rolePassword: string;
+  /** The application role on that server (it must exist there). */
+  readonly appRole: string;
+  readonly tenant: { readonly id: number; readonly uuid: string; readonly name: string };
+  readonly tables: readonly TableCopy[];
+  /** Global tables, read through postgres_fdw from the catalog database. */
+  readonly shared: readonly { readonly schema: string; readonly table: string }[];
+  /** Where and as whom postgres_fdw reaches the global tables. */
+  readonly fdw: { readonly url: string; readonly user: string; readonly password: string };
+}
+
+const dataPlane = readFileSync(
+  fileURLToPath(new URL('../sql/dataplane/tenant-database.sql', import.meta.url)),
+  'utf8',
+);
+
+async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url, application_name: 'tenantry-operator' });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/**
+ * Creates a database tenant's role and database on its server: the data plane (tenant,
+ * current_tenant()), a copy of every multi-tenant table with forced row-level security, and
+ * the global tables as postgres_fdw foreign tables. Not transactional (CREATE DATABASE cannot
+ * be): on failure everything created is removed again before the error is rethrown.
+ */
+export async function createTenantDatabase(plan: DatabasePlan): Promise<void> {
+  const role = pg.escapeIdentifier(plan.role);
+  const database = pg.escapeIdentifier(plan.database);
+  try {
+    await withClient(plan.serverUrl, async (client) => {
+      await client.query(
+        `CREATE ROLE ${role} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE PASSWORD ${pg.escapeLiteral(plan.rolePassword)}`,
+      );
+      await client.query(`CREATE DATABASE ${database}`);
+    });
+    await withClient(withDatabase(plan.serverUrl, plan.database), async (client) => {
+      await client.query('BEGIN');
+      await client.query(renderDataPlane(plan));
+      for (const table of plan.tables) await copyTable(client, plan, table);
+      for (const table of plan.tables)
+        for (const statement of table.foreignKeys) await client.query(statement);
+      await importShared(client, plan);
+      await client.query('COMMIT');
+    });
+  } catch (error) {
+    await dropTenantDatabase(plan.serverUrl, plan.database, plan.role).catch(() => undefined);
+    throw error;
+  }
+}
+
+function renderDataPlane(plan: DatabasePlan): string {
+  const values: Record<string, string> = {
+    app: pg.escapeIdentifier(plan.appRole),
+    role: pg.escapeIdentifier(plan.role),
+    database: pg.escapeIdentifier(plan.database),
+    id: String(Math.trunc(plan.tenant.id)),
+    uuid: pg.escapeLiteral(plan.tenant.uuid),
+    name: pg.escapeLiteral(plan.tenant.name),
+    role_literal: pg.escapeLiteral(plan.role),
+  };
+  return dataPlane.replace(/\{\{(\w+)\}\}/g, (whole, key: string) => values[key] ?? whole);
+}
+
+async function copyTable(client: pg.ClientBase, plan: DatabasePlan, table: TableCopy): Promise<void> {
+  const qualified = `${pg.escapeIdentifier(table.schema)}.${pg.escapeIdentifier(table.table)}`;
+  const column = pg.escapeIdentifier(table.tenantColumn);
+  await client.query(`CREATE SCHEMA IF NOT EXISTS ${pg.escapeIdentifier(table.schema)}`);
+  await client.query(
+    `GRANT USAGE ON SCHEMA ${pg.escapeIdentifier(table.schema)} TO ${pg.escapeIdentifier(plan.appRole)}, ${pg.escapeIdentifier(plan.role)}`,
+  );
+  const exists = await client.query('SELECT to_regclass($1) IS NOT NULL AS found', [qualified]);
+  if (!(exists.rows[0] as { found: boolean }).found) {
+    for (const statement of table.create) await client.query(statement);
+  }
+  const policy = `${column} = (SELECT tenantry.current_tenant())`;
+  await client.query(`ALTER TABLE ${qualified} ALTER COLUMN ${column} SET DEFAULT tenantry.current_tenant()`);
+  await client.query(
+    `ALTER TABLE ${qualified} ADD CONSTRAINT tenantry_tenant_fk FOREIGN KEY (${column}) REFERENCES tenantry.tenant (id)`,
+  );
+  await client.query(`ALTER TABLE ${qualified} ENABLE ROW LEVEL SECURITY`);
+  await client.query(`ALTER TABLE ${qualified} FORCE ROW LEVEL SECURITY`);
+  await client.query(
+    `CREATE POLICY tenantry_isolation ON ${qualified} FOR ALL USING (${policy}) WITH CHECK (${policy})`,
+  );
+  await client.query(`REVOKE ALL ON ${qualified} FROM PUBLIC`);
+  await client.query(
+    `GRANT SELECT, INSERT, UPDATE, DELETE ON ${qualified} TO ${pg.escapeIdentifier(plan.appRole)}, ${pg.escapeIdentifier(plan.role)}`,
+  );
+  await client.query(
+    `GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA ${pg.escapeIdentifier(table.schema)} TO ${pg.escapeIdentifier(plan.appRole)}, ${pg.escapeIdentifier(plan.role)}`,
+  );
+}
+
+async function importShared(client: pg.ClientBase, plan: DatabasePlan): Promise<void> {
+  if (plan.shared.length === 0) return;
+  const { host, port, database } = urlParts(plan.fdw.url);
+  await client.query('CREATE EXTENSION IF NOT EXISTS postgres_fdw');
+  await client.query(
+    `CREATE SERVER tenantry_catalog FOREIGN DATA WRAPPER postgres_fdw
+     OPTIONS (host ${pg.escapeLiteral(host)}, port ${pg.escapeLiteral(port)}, dbname ${pg.escapeLiteral(database)})`,
+  );
+  // One mapping for everyone, with a role that can read the global tables and nothing else.
+  // Tenants get no USAGE on the foreign server, so they cannot read the mapping's options.
+  await client.query(
+    `CREATE USER MAPPING FOR PUBLIC SERVER tenantry_catalog
+     OPTIONS (user ${pg.escapeLiteral(plan.fdw.user)}, password ${pg.escapeLiteral(plan.fdw.password)})`,
+  );
+  const bySchema = new Map<string, string[]>();
+  for (const s of plan.shared) bySchema.set(s.schema, [...(bySchema.get(s.schema) ?? []), s.table]);
+  for (const [schema, tables] of bySchema) {
+    const quoted = pg.escapeIdentifier(schema);
+    await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoted}`);
+    await client.query(
+      `IMPORT FOREIGN SCHEMA ${quoted} LIMIT TO (${tables.map((t) => pg.escapeIdentifier(t)).join(', ')})
+       FROM SERVER tenantry_catalog INTO ${quoted}`,
+    );
+    for (const table of tables) {
+      await client.query(
+        `GRANT SELECT ON ${quoted}.${pg.escapeIdentifier(table)} TO ${pg.escapeIdentifier(plan.appRole)}, ${pg.escapeIdentifier(plan.role)}`,
+      );
+    }
+  }
+}
+
+/** Drops a tenant database (ending its sessions) and its role; missing ones are fine. */
+export async function dropTenantDatabase(serverUrl: string, database: string, role: string): Promise<void> {
+  await withClient(serverUrl, async (client) => {
+    await client.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(database)} WITH (FORCE)`);
+    await client.query(`DROP ROLE IF EXISTS ${pg.escapeIdentifier(role)}`);
+  });
+}

@@ -1,0 +1,47 @@
+-- The data plane of a database tenant: the slice of the catalog its own database needs so that
+-- row-level security, tenantry.current_tenant(), tenant_id() and tenant_name() work there as in
+-- the catalog database. Placeholders: {{app}}, {{role}} (identifiers), {{id}}, {{uuid}},
+-- {{name}}, {{role_literal}} (literals), {{database}} (identifier).
+CREATE SCHEMA tenantry;
+REVOKE ALL ON SCHEMA tenantry FROM PUBLIC;
+
+CREATE TABLE tenantry.tenant (id integer PRIMARY KEY, uuid uuid NOT NULL UNIQUE, name text NOT NULL);
+INSERT INTO tenantry.tenant (id, uuid, name) VALUES ({{id}}, {{uuid}}, {{name}});
+
+CREATE TABLE tenantry.tenant_role (
+  role_name name PRIMARY KEY,
+  tenant_id integer NOT NULL REFERENCES tenantry.tenant (id)
+);
+INSERT INTO tenantry.tenant_role (role_name, tenant_id) VALUES ({{role_literal}}, {{id}});
+REVOKE ALL ON tenantry.tenant, tenantry.tenant_role FROM PUBLIC;
+
+CREATE FUNCTION tenantry.current_tenant() RETURNS integer
+LANGUAGE sql STABLE PARALLEL SAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT t.id
+  FROM tenantry.tenant t
+  WHERE t.id = coalesce(
+    (SELECT r.tenant_id FROM tenantry.tenant_role r WHERE r.role_name = session_user),
+    (SELECT CASE WHEN s ~ '^(0|-?[1-9][0-9]{0,8})$' THEN s::integer END
+     FROM (SELECT current_setting('tenantry.tenant', true) AS s) AS setting)
+  )
+$$;
+
+CREATE FUNCTION tenantry.tenant_id() RETURNS integer
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT tenantry.current_tenant() $$;
+
+CREATE FUNCTION tenantry.tenant_name() RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT t.name FROM tenantry.tenant t WHERE t.id = tenantry.current_tenant() $$;
+
+REVOKE ALL ON FUNCTION tenantry.current_tenant(), tenantry.tenant_id(), tenantry.tenant_name() FROM PUBLIC;
+GRANT USAGE ON SCHEMA tenantry TO {{app}}, {{role}};
+GRANT EXECUTE ON FUNCTION tenantry.current_tenant(), tenantry.tenant_id(), tenantry.tenant_name() TO {{app}}, {{role}};
+
+REVOKE ALL ON DATABASE {{database}} FROM PUBLIC;
+GRANT CONNECT, TEMPORARY ON DATABASE {{database}} TO {{app}}, {{role}};
+REVOKE CREATE ON SCHEMA public FROM PUBLIC;
