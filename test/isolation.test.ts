@@ -168,7 +168,7 @@ describe.each(models)(
       expect(tenant.isolation).toBe(isolation);
       expect(tenant.role).toMatch(/^tenantry_t_[0-9a-f]{32}$/);
       if (isolation === 'schema') expect(tenant.schemaName).toBe(tenant.role);
-    if (isolation === 'database') expect(tenant.databaseName).toBe(tenant.role);
+      if (isolation === 'database') expect(tenant.databaseName).toBe(tenant.role);
       await withClient(url, async (client) => {
         const { rows } = await client.query<{
           rolsuper: boolean;

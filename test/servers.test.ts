@@ -1,0 +1,137 @@
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  createTenantry,
+  generateMasterKey,
+  isTenantryError,
+  startEmbedded,
+  type EmbeddedServer,
+  type Tenantry,
+} from '../src/index.js';
+import { createTestDatabase } from './helpers/db.js';
+import { createStoreTables } from './helpers/fixtures.js';
+
+const dataDir = mkdtempSync(join(tmpdir(), 'tenantry-second-'));
+chmodSync(dataDir, 0o755);
+let second: EmbeddedServer;
+let tenantry: Tenantry;
+
+beforeAll(async () => {
+  second = await startEmbedded({ dataDir, port: 0 });
+  const url = await createTestDatabase('servers');
+  tenantry = await createTenantry({ databaseUrl: url, masterKey: generateMasterKey() });
+  await createStoreTables(url);
+  await tenantry.tables.multiTenant('public.customer');
+  await tenantry.tables.shared('public.state');
+});
+afterAll(async () => {
+  await tenantry?.close();
+  await second?.stop();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+const names = async (tenant: string, identity: 'app' | 'tenant') =>
+  tenantry.withTenant(
+    tenant,
+    async (db) =>
+      (await db.query<{ name: string }>('SELECT name FROM customer ORDER BY 1')).rows.map((r) => r.name),
+    { identity },
+  );
+
+describe('tenants on two PostgreSQL servers', () => {
+  it('registers a second server and places database tenants on it', async () => {
+    const added = await tenantry.servers.add('second', second.url);
+    expect(added.name).toBe('second');
+    const far = await tenantry.tenants.create({ name: 'FarAway', isolation: 'database', server: 'second' });
+    const near = await tenantry.tenants.create({ name: 'NearBy', isolation: 'database' });
+    const local = await tenantry.tenants.create({ name: 'Local', loginRole: true });
+    expect(far).toMatchObject({ server: 'second', isolation: 'database' });
+    expect(near).toMatchObject({ server: 'main', isolation: 'database' });
+    for (const [tenant, customer] of [
+      ['FarAway', 'Fiona Far'],
+      ['NearBy', 'Nate Near'],
+      ['Local', 'Lola Local'],
+    ] as const) {
+      await tenantry.withTenant(tenant, (db) =>
+        db.query('INSERT INTO customer (cust_num, name) VALUES (1, $1)', [customer]),
+      );
+    }
+    for (const identity of ['app', 'tenant'] as const) {
+      expect(await names('FarAway', identity)).toEqual(['Fiona Far']);
+      expect(await names('NearBy', identity)).toEqual(['Nate Near']);
+      expect(await names('Local', identity)).toEqual(['Lola Local']);
+    }
+    const list = await tenantry.servers.list();
+    expect(list.map((s) => [s.name, s.tenants])).toEqual([
+      ['main', 3],
+      ['second', 1],
+    ]);
+  });
+
+  it('the far tenant’s database really is on the second server, and reads global tables from the catalog', async () => {
+    const far = await tenantry.tenants.show('FarAway');
+    const { default: pg } = await import('pg');
+    const client = new pg.Client({ connectionString: second.url });
+    await client.connect();
+    try {
+      const { rows } = await client.query('SELECT datname FROM pg_database WHERE datname = $1', [
+        far.databaseName,
+      ]);
+      expect(rows).toHaveLength(1);
+    } finally {
+      await client.end();
+    }
+    const states = await tenantry.withTenant(
+      'FarAway',
+      async (db) =>
+        (await db.query<{ code: string }>('SELECT code FROM state ORDER BY 1')).rows.map((r) => r.code),
+      { identity: 'tenant' },
+    );
+    expect(states).toEqual(['GA', 'NC']);
+  });
+
+  it('keeps one connection budget per server', async () => {
+    const stats = tenantry.poolStats();
+    expect(stats.servers.map((s) => s.server).sort()).toEqual(['main', 'second']);
+    for (const server of stats.servers) expect(server.total).toBeLessThanOrEqual(server.budget);
+  });
+
+  it('refuses to remove a server that holds tenants, and drops a far tenant with its database', async () => {
+    const inUse = await tenantry.servers.remove('second').catch((e: unknown) => e);
+    expect(isTenantryError(inUse, 'SERVER_IN_USE')).toBe(true);
+    const far = await tenantry.tenants.show('FarAway');
+    await tenantry.tenants.drop('FarAway', { force: true });
+    const { default: pg } = await import('pg');
+    const client = new pg.Client({ connectionString: second.url });
+    await client.connect();
+    try {
+      const db = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [far.databaseName]);
+      const role = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [far.role]);
+      expect(db.rows).toHaveLength(0);
+      expect(role.rows).toHaveLength(0);
+    } finally {
+      await client.end();
+    }
+    await tenantry.servers.remove('second');
+    expect((await tenantry.servers.list()).map((s) => s.name)).toEqual(['main']);
+  });
+
+  it('rejects bad server names and unreachable servers with stable codes', async () => {
+    expect(
+      isTenantryError(
+        await tenantry.servers.add('Bad Name', second.url).catch((e: unknown) => e),
+        'INVALID_ARGUMENT',
+      ),
+    ).toBe(true);
+    const unreachable = await tenantry.servers
+      .add('gone', 'postgresql://x:y@127.0.0.1:1/postgres')
+      .catch((e: unknown) => e);
+    expect(isTenantryError(unreachable, 'DATABASE_UNREACHABLE')).toBe(true);
+    const unknown = await tenantry.tenants
+      .create({ name: 'Nowhere', isolation: 'database', server: 'nope' })
+      .catch((e: unknown) => e);
+    expect(isTenantryError(unknown, 'SERVER_NOT_FOUND')).toBe(true);
+  });
+});
