@@ -132,6 +132,12 @@ export const errorCodes = {
     status: 409,
     sqlstate: '55006',
   },
+  PROVISION_FAILED: {
+    message:
+      'The change is recorded in the catalog but could not be applied to these tenants yet: {tenants}. Fix the cause and run the same command again.',
+    status: 500,
+    sqlstate: '55000',
+  },
   CLOSED: {
     message: 'This tenantry instance has been closed.',
     status: 503,

@@ -220,7 +220,7 @@ class TenantryInstance implements Tenantry {
         if (tenant.databaseName) pools.closeIdentity(tenant.server, `app:${tenant.databaseName}`);
       },
     });
-    this.tables = new TableRegistry(admin, catalog);
+    this.tables = new TableRegistry(admin, catalog, parts.databases);
     this.operator = {
       query: <R extends pg.QueryResultRow>(text: string, values?: readonly unknown[]) =>
         admin.query<R>(text, values === undefined ? undefined : [...values]),

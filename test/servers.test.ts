@@ -98,6 +98,28 @@ describe('tenants on two PostgreSQL servers', () => {
     for (const server of stats.servers) expect(server.total).toBeLessThanOrEqual(server.budget);
   });
 
+  it('tables declared later reach database tenants on every server', async () => {
+    await tenantry.operator.query(`
+      CREATE TABLE invoice (tenant_id int NOT NULL, id int NOT NULL, amount numeric NOT NULL, PRIMARY KEY (tenant_id, id));
+      CREATE TABLE region (code text PRIMARY KEY);
+      INSERT INTO region VALUES ('south'), ('east');`);
+    await tenantry.tables.multiTenant('public.invoice');
+    await tenantry.tables.shared('public.region');
+    for (const tenant of ['FarAway', 'NearBy']) {
+      const seen = await tenantry.withTenant(
+        tenant,
+        async (db) => {
+          await db.query('INSERT INTO invoice (id, amount) VALUES (1, 10.5)');
+          const invoices = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM invoice');
+          const regions = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM region');
+          return [invoices.rows[0]?.n, regions.rows[0]?.n];
+        },
+        { identity: 'tenant' },
+      );
+      expect(seen, tenant).toEqual([1, 2]);
+    }
+  });
+
   it('refuses to remove a server that holds tenants, and drops a far tenant with its database', async () => {
     const inUse = await tenantry.servers.remove('second').catch((e: unknown) => e);
     expect(isTenantryError(inUse, 'SERVER_IN_USE')).toBe(true);

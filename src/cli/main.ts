@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { isTenantryError } from '../errors.js';
 import { rotateKeyCommand } from './commands/key.js';
 import { serveCommand } from './commands/serve.js';
+import { serverCommand } from './commands/server.js';
 import { sqlCommand } from './commands/sql.js';
 import { tableCommand } from './commands/table.js';
 import { tenantCommand } from './commands/tenant.js';
@@ -32,7 +33,14 @@ function build(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .enablePositionalOptions(false);
   const globals = (): GlobalFlags => program.opts<GlobalFlags>();
-  for (const command of [serveCommand, tenantCommand, tableCommand, sqlCommand, rotateKeyCommand])
+  for (const command of [
+    serveCommand,
+    tenantCommand,
+    tableCommand,
+    sqlCommand,
+    rotateKeyCommand,
+    serverCommand,
+  ])
     program.addCommand(command(globals));
   const exitOverride = (command: Command) => {
     command.exitOverride();

@@ -1,7 +1,16 @@
 import type pg from 'pg';
 import type { CatalogRoles } from '../catalog/index.js';
 import type { ServerRegistry } from '../servers/index.js';
-import { createTenantDatabase, dropTenantDatabase, type TableCopy } from './database.js';
+import { withDatabase } from '../connection-url.js';
+import { TenantryError } from '../errors.js';
+import {
+  copyTable,
+  createTenantDatabase,
+  dropTenantDatabase,
+  importShared,
+  withClient,
+  type TableCopy,
+} from './database.js';
 
 /** Creates and drops database tenants' databases on their servers. */
 export class DatabaseProvisioner {
@@ -74,6 +83,57 @@ export class DatabaseProvisioner {
       shared,
       fdw: { url: this.#fdw.url, user: this.#roles.fdw, password: this.#fdw.password },
     });
+  }
+
+  /**
+   * Brings every database tenant up to the registry after a table was declared: copies of
+   * multi-tenant tables, foreign tables for global ones. Each database is done in its own
+   * transaction; failures are collected and reported together (`TENANTRY_ERR_PROVISION_FAILED`)
+   * after every database was tried, and a rerun completes them.
+   */
+  async syncAll(): Promise<void> {
+    const { rows } = await this.#admin.query<{
+      name: string;
+      server: string;
+      database_name: string;
+      role: string;
+    }>(
+      `SELECT t.name, t.server, t.database_name, r.role_name AS role
+       FROM tenantry.tenant t JOIN tenantry.tenant_role r ON r.tenant_id = t.id
+       WHERE t.isolation = 'database' AND t.database_name IS NOT NULL ORDER BY t.id`,
+    );
+    if (rows.length === 0) return;
+    const { tables, shared } = await this.#schema();
+    const failed: string[] = [];
+    for (const tenant of rows) {
+      try {
+        const url = withDatabase(await this.#servers.url(tenant.server), tenant.database_name);
+        await withClient(url, async (client) => {
+          await client.query('BEGIN');
+          const grantees = { appRole: this.#roles.app, role: tenant.role };
+          for (const table of tables) await copyTable(client, grantees, table);
+          for (const table of tables) {
+            for (const statement of table.foreignKeys) {
+              const name = /ADD CONSTRAINT (\S+)/.exec(statement)?.[1];
+              const exists = await client.query(
+                'SELECT 1 FROM pg_constraint WHERE conname = $1 AND conrelid = to_regclass($2)',
+                [name?.replace(/^"|"$/g, ''), `${table.schema}.${table.table}`],
+              );
+              if (!exists.rowCount) await client.query(statement);
+            }
+          }
+          await importShared(client, {
+            ...grantees,
+            shared,
+            fdw: { url: this.#fdw.url, user: this.#roles.fdw, password: this.#fdw.password },
+          });
+          await client.query('COMMIT');
+        });
+      } catch (error) {
+        failed.push(`${tenant.name} (${error instanceof Error ? error.message : String(error)})`);
+      }
+    }
+    if (failed.length > 0) throw new TenantryError('PROVISION_FAILED', { tenants: failed.join('; ') });
   }
 
   /** Drops the tenant's database and role on `server`. */

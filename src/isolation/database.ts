@@ -36,7 +36,8 @@ const dataPlane = readFileSync(
   'utf8',
 );
 
-async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+/** Runs `fn` with an operator client on `url`, then closes it. */
+export async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: url, application_name: 'tenantry-operator' });
   await client.connect();
   try {
@@ -90,7 +91,11 @@ function renderDataPlane(plan: DatabasePlan): string {
   return dataPlane.replace(/\{\{(\w+)\}\}/g, (whole, key: string) => values[key] ?? whole);
 }
 
-async function copyTable(client: pg.ClientBase, plan: DatabasePlan, table: TableCopy): Promise<void> {
+/** The roles a tenant database grants to. */
+type Grantees = Pick<DatabasePlan, 'appRole' | 'role'>;
+
+/** Creates (if missing) and secures one multi-tenant table's copy in a tenant database. */
+export async function copyTable(client: pg.ClientBase, plan: Grantees, table: TableCopy): Promise<void> {
   const qualified = `${pg.escapeIdentifier(table.schema)}.${pg.escapeIdentifier(table.table)}`;
   const column = pg.escapeIdentifier(table.tenantColumn);
   await client.query(`CREATE SCHEMA IF NOT EXISTS ${pg.escapeIdentifier(table.schema)}`);
@@ -103,11 +108,13 @@ async function copyTable(client: pg.ClientBase, plan: DatabasePlan, table: Table
   }
   const policy = `${column} = (SELECT tenantry.current_tenant())`;
   await client.query(`ALTER TABLE ${qualified} ALTER COLUMN ${column} SET DEFAULT tenantry.current_tenant()`);
+  await client.query(`ALTER TABLE ${qualified} DROP CONSTRAINT IF EXISTS tenantry_tenant_fk`);
   await client.query(
     `ALTER TABLE ${qualified} ADD CONSTRAINT tenantry_tenant_fk FOREIGN KEY (${column}) REFERENCES tenantry.tenant (id)`,
   );
   await client.query(`ALTER TABLE ${qualified} ENABLE ROW LEVEL SECURITY`);
   await client.query(`ALTER TABLE ${qualified} FORCE ROW LEVEL SECURITY`);
+  await client.query(`DROP POLICY IF EXISTS tenantry_isolation ON ${qualified}`);
   await client.query(
     `CREATE POLICY tenantry_isolation ON ${qualified} FOR ALL USING (${policy}) WITH CHECK (${policy})`,
   );
@@ -120,18 +127,22 @@ async function copyTable(client: pg.ClientBase, plan: DatabasePlan, table: Table
   );
 }
 
-async function importShared(client: pg.ClientBase, plan: DatabasePlan): Promise<void> {
+/** Makes the global tables readable in a tenant database as postgres_fdw foreign tables. */
+export async function importShared(
+  client: pg.ClientBase,
+  plan: Pick<DatabasePlan, 'appRole' | 'role' | 'shared' | 'fdw'>,
+): Promise<void> {
   if (plan.shared.length === 0) return;
   const { host, port, database } = urlParts(plan.fdw.url);
   await client.query('CREATE EXTENSION IF NOT EXISTS postgres_fdw');
   await client.query(
-    `CREATE SERVER tenantry_catalog FOREIGN DATA WRAPPER postgres_fdw
+    `CREATE SERVER IF NOT EXISTS tenantry_catalog FOREIGN DATA WRAPPER postgres_fdw
      OPTIONS (host ${pg.escapeLiteral(host)}, port ${pg.escapeLiteral(port)}, dbname ${pg.escapeLiteral(database)})`,
   );
   // One mapping for everyone, with a role that can read the global tables and nothing else.
   // Tenants get no USAGE on the foreign server, so they cannot read the mapping's options.
   await client.query(
-    `CREATE USER MAPPING FOR PUBLIC SERVER tenantry_catalog
+    `CREATE USER MAPPING IF NOT EXISTS FOR PUBLIC SERVER tenantry_catalog
      OPTIONS (user ${pg.escapeLiteral(plan.fdw.user)}, password ${pg.escapeLiteral(plan.fdw.password)})`,
   );
   const bySchema = new Map<string, string[]>();
@@ -139,6 +150,8 @@ async function importShared(client: pg.ClientBase, plan: DatabasePlan): Promise<
   for (const [schema, tables] of bySchema) {
     const quoted = pg.escapeIdentifier(schema);
     await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoted}`);
+    for (const table of tables)
+      await client.query(`DROP FOREIGN TABLE IF EXISTS ${quoted}.${pg.escapeIdentifier(table)}`);
     await client.query(
       `IMPORT FOREIGN SCHEMA ${quoted} LIMIT TO (${tables.map((t) => pg.escapeIdentifier(t)).join(', ')})
        FROM SERVER tenantry_catalog INTO ${quoted}`,

@@ -92,6 +92,9 @@ export class ServerRegistry {
         problem: 'expected postgresql://user:password@host:port/db',
       });
     }
+    if (options.budget !== undefined && !(Number.isInteger(options.budget) && options.budget > 0)) {
+      throw new TenantryError('INVALID_ARGUMENT', { what: 'budget', problem: 'expected a positive integer' });
+    }
     const appPassword = randomBytes(24).toString('hex');
     let budget = options.budget;
     await probe(url, async (client) => {

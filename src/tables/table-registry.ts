@@ -1,7 +1,7 @@
 import pg from 'pg';
 import type { CatalogCache, RegisteredTable } from '../catalog/index.js';
 import { TenantryError, fromDatabaseError } from '../errors.js';
-import { provisionTableForSchemas } from '../isolation/index.js';
+import { provisionTableForSchemas, type DatabaseProvisioner } from '../isolation/index.js';
 
 const QUALIFIED = /^(?:("(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)\.)?("(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)$/;
 
@@ -10,7 +10,10 @@ export class TableRegistry {
   readonly #pool: pg.Pool;
   readonly #cache: CatalogCache;
 
-  constructor(pool: pg.Pool, cache: CatalogCache) {
+  readonly #databases: DatabaseProvisioner;
+
+  constructor(pool: pg.Pool, cache: CatalogCache, databases: DatabaseProvisioner) {
+    this.#databases = databases;
     this.#pool = pool;
     this.#cache = cache;
   }
@@ -65,6 +68,8 @@ export class TableRegistry {
       client.release();
     }
     await this.#cache.reload();
+    // Database tenants live elsewhere: bring each up to the registry (rerunnable on failure).
+    await this.#databases.syncAll();
   }
 
   async #registered(table: string): Promise<RegisteredTable> {

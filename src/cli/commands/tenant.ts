@@ -25,6 +25,7 @@ interface CreateFlags {
   kind: 'regular' | 'super';
   isolation: 'shared' | 'schema' | 'database';
   loginRole?: boolean;
+  server: string;
   json?: boolean;
 }
 
@@ -43,7 +44,11 @@ export function tenantCommand(globals: () => GlobalFlags): Command {
         .choices(['shared', 'schema', 'database'])
         .default('shared'),
     )
-    .option('--login-role', 'give a shared tenant its own login role (schema tenants always have one)')
+    .option(
+      '--login-role',
+      'give a shared tenant its own login role (schema and database tenants always have one)',
+    )
+    .option('--server <name>', 'registered server of a database tenant', 'main')
     .option('--json', 'print JSON')
     .action(async (name: string, opts: CreateFlags) => {
       await withTenantry(globals(), async (t) => {
@@ -52,6 +57,7 @@ export function tenantCommand(globals: () => GlobalFlags): Command {
           kind: opts.kind,
           isolation: opts.isolation,
           loginRole: opts.loginRole === true,
+          server: opts.server,
         });
         show(created, opts.json);
       });
