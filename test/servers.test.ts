@@ -46,7 +46,7 @@ describe('tenants on two PostgreSQL servers', () => {
     expect(added.name).toBe('second');
     const far = await tenantry.tenants.create({ name: 'FarAway', isolation: 'database', server: 'second' });
     const near = await tenantry.tenants.create({ name: 'NearBy', isolation: 'database' });
-    const local = await tenantry.tenants.create({ name: 'Local', loginRole: true });
+    await tenantry.tenants.create({ name: 'Local', loginRole: true });
     expect(far).toMatchObject({ server: 'second', isolation: 'database' });
     expect(near).toMatchObject({ server: 'main', isolation: 'database' });
     for (const [tenant, customer] of [
