@@ -66,29 +66,38 @@ describe.each(models)(
       expect(rows).toEqual(HOME_DEPOT);
     });
 
-    it('cannot insert rows as another tenant, nor move a row to another tenant', async () => {
+    it('cannot name the tenant column: inserting or moving rows as another tenant is impossible', async () => {
       const homeDepot = await tenantry.resolveTenant('HomeDepot');
       const insert = await as('Lowes', (db) =>
         db.query("INSERT INTO customer (tenant_id, cust_num, name) VALUES ($1, 99, 'Mallory')", [
           homeDepot.id,
         ]),
       ).catch((e: unknown) => e);
-      expect((insert as pg.DatabaseError).code).toBe('42501');
+      expect((insert as pg.DatabaseError).code).toBe('42703');
       const move = await as('Lowes', (db) =>
         db.query('UPDATE customer SET tenant_id = $1 WHERE cust_num = 1', [homeDepot.id]),
       ).catch((e: unknown) => e);
-      expect((move as pg.DatabaseError).code).toBe('42501');
+      expect((move as pg.DatabaseError).code).toBe('42703');
+      expect(await codeOf(as('Lowes', (db) => db.query('SELECT tenant_id FROM customer')))).toBe('42703');
+      const columns = await as<string[]>('Lowes', async (db) =>
+        (await db.query('SELECT * FROM customer LIMIT 1')).fields.map((f) => f.name),
+      );
+      expect(columns).toEqual(['cust_num', 'name', 'state']);
     });
 
     it('fills the tenant column on insert and answers tenant_id()/tenant_name()', async () => {
       await as('Lowes', async (db) => {
         await db.query("INSERT INTO customer (cust_num, name) VALUES (50, 'Nina Park')");
-        const { rows } = await db.query<{ id: number; name: string; owner: number }>(
-          'SELECT tenantry.tenant_id() AS id, tenantry.tenant_name() AS name, (SELECT tenant_id FROM customer WHERE cust_num = 50) AS owner',
+        const { rows } = await db.query<{ id: number; name: string; mine: boolean }>(
+          "SELECT tenantry.tenant_id() AS id, tenantry.tenant_name() AS name, EXISTS (SELECT 1 FROM customer WHERE name = 'Nina Park') AS mine",
         );
-        expect(rows[0]).toEqual({ id: db.tenant.id, name: 'Lowes', owner: db.tenant.id });
-        await db.query('DELETE FROM customer WHERE cust_num = 50');
+        expect(rows[0]).toEqual({ id: db.tenant.id, name: 'Lowes', mine: true });
       });
+      const elsewhere = await as<number>('HomeDepot', async (db) =>
+        Number((await db.query("SELECT count(*) AS n FROM customer WHERE name = 'Nina Park'")).rows[0]?.n),
+      );
+      expect(elsewhere).toBe(0);
+      await as('Lowes', (db) => db.query('DELETE FROM customer WHERE cust_num = 50'));
     });
 
     it('reads shared tables but cannot write them without a grant', async () => {
@@ -139,7 +148,9 @@ describe.each(models)(
           return (error as pg.DatabaseError).code ?? 'error';
         }
       });
-      if (isolation === 'schema' && identity === 'tenant') expect(result).toBe('42501');
+      // A tenant's own role cannot even name base tables; the trusted app role can, and row-level
+      // security still shows it only its own rows.
+      if (identity === 'tenant') expect(result).toBe('42501');
       else if (isolation === 'schema') expect(result).toEqual([]);
       else expect(result).toEqual(HOME_DEPOT);
     });

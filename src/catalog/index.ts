@@ -1,13 +1,14 @@
 export { CatalogCache, CATALOG_CHANNEL } from './cache.js';
 export type { CatalogCacheOptions } from './cache.js';
 export { installCatalog, readInstalledCatalog } from './install.js';
+export { expandIncludes } from './migrations.js';
 export type { InstallResult } from './install.js';
 export { rolesFor } from './roles.js';
 export type { CatalogRoles } from './roles.js';
 export { CredentialStore } from './credentials.js';
 export { TENANT_COLUMNS, toTenant } from './rows.js';
 export type { TenantRow } from './rows.js';
-export { tenantObjectName } from './roles.js';
+export { tenantFaceSchema, tenantObjectName, tenantSearchPath } from './roles.js';
 export type {
   Tenant,
   TenantIsolation,

@@ -99,6 +99,9 @@ export async function installCatalog(client: pg.ClientBase, logger?: Logger): Pr
 
     await client.query(
       `CREATE SCHEMA IF NOT EXISTS tenantry AUTHORIZATION ${pg.escapeIdentifier(roles.owner)};
+       CREATE SCHEMA IF NOT EXISTS tenantry_v AUTHORIZATION ${pg.escapeIdentifier(roles.owner)};
+       REVOKE ALL ON SCHEMA tenantry_v FROM PUBLIC;
+       GRANT USAGE ON SCHEMA tenantry_v TO ${pg.escapeIdentifier(roles.app)}, ${pg.escapeIdentifier(roles.global)};
        CREATE TABLE IF NOT EXISTS tenantry.catalog_version (
          version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now());
        ALTER TABLE tenantry.catalog_version OWNER TO ${pg.escapeIdentifier(roles.owner)};

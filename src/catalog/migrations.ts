@@ -12,18 +12,27 @@ export interface CatalogMigration {
 
 const sqlDir = fileURLToPath(new URL('../sql/', import.meta.url));
 
+/** Replaces each `-- @include NAME` line with the content of `src/sql/include/NAME`. */
+export function expandIncludes(sql: string): string {
+  return sql.replace(/^-- @include ([\w.-]+)$/gm, (_line, name: string) =>
+    readFileSync(`${sqlDir}include/${name}`, 'utf8'),
+  );
+}
+
 /**
  * Reads the catalog migrations in version order, with the role placeholders
- * (`{{owner}}`, `{{app}}`, `{{maint}}`, `{{tenants}}`, `{{global}}`, `{{fdw}}`) replaced by quoted role names.
+ * (`{{owner}}`, `{{app}}`, `{{maint}}`, `{{tenants}}`, `{{global}}`, `{{fdw}}`) replaced by quoted role names, and `{{app_name}}` etc. by
+ * the bare names (for use inside string literals).
  */
 export function loadMigrations(roles: CatalogRoles): CatalogMigration[] {
   return readdirSync(sqlDir)
     .filter((file) => /^\d{3}_[a-z0-9_]+\.sql$/.test(file))
     .sort()
     .map((file) => {
-      const text = readFileSync(sqlDir + file, 'utf8').replace(
-        /\{\{(owner|app|maint|tenants|global|fdw)\}\}/g,
-        (_whole, role: keyof CatalogRoles) => escapeIdentifier(roles[role]),
+      const text = expandIncludes(readFileSync(sqlDir + file, 'utf8')).replace(
+        /\{\{(owner|app|maint|tenants|global|fdw)(_name)?\}\}/g,
+        (_whole, role: keyof CatalogRoles, asName?: string) =>
+          asName ? roles[role].replace(/'/g, "''") : escapeIdentifier(roles[role]),
       );
       return { version: Number(file.slice(0, 3)), name: file.slice(4, -4), sql: text };
     });

@@ -44,3 +44,16 @@ export function rolesFor(database: string): CatalogRoles {
 export function tenantObjectName(uuid: string): string {
   return `tenantry_t_${uuid.replace(/-/g, '').toLowerCase()}`;
 }
+
+/**
+ * The schema a tenant's sessions see first: its tenant-facing views (schema tenants) and the
+ * objects it creates itself. Derived from its uuid, like {@link tenantObjectName}.
+ */
+export function tenantFaceSchema(uuid: string): string {
+  return `tenantry_f_${uuid.replace(/-/g, '').toLowerCase()}`;
+}
+
+/** The search_path of a tenant session: its face schema, then the tenant-facing views. */
+export function tenantSearchPath(uuid: string): string {
+  return `${tenantFaceSchema(uuid)}, tenantry_v`;
+}

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { expandIncludes, tenantFaceSchema } from '../catalog/index.js';
 import { urlParts, withDatabase } from '../connection-url.js';
 
 /** A multi-tenant table to copy into a tenant database. */
@@ -31,9 +32,8 @@ export interface DatabasePlan {
   readonly fdw: { readonly url: string; readonly user: string; readonly password: string };
 }
 
-const dataPlane = readFileSync(
-  fileURLToPath(new URL('../sql/dataplane/tenant-database.sql', import.meta.url)),
-  'utf8',
+const dataPlane = expandIncludes(
+  readFileSync(fileURLToPath(new URL('../sql/dataplane/tenant-database.sql', import.meta.url)), 'utf8'),
 );
 
 /** Runs `fn` with an operator client on `url`, then closes it. */
@@ -87,6 +87,7 @@ function renderDataPlane(plan: DatabasePlan): string {
     uuid: pg.escapeLiteral(plan.tenant.uuid),
     name: pg.escapeLiteral(plan.tenant.name),
     role_literal: pg.escapeLiteral(plan.role),
+    face: pg.escapeIdentifier(tenantFaceSchema(plan.tenant.uuid)),
   };
   return dataPlane.replace(/\{\{(\w+)\}\}/g, (whole, key: string) => values[key] ?? whole);
 }
@@ -100,7 +101,7 @@ export async function copyTable(client: pg.ClientBase, plan: Grantees, table: Ta
   const column = pg.escapeIdentifier(table.tenantColumn);
   await client.query(`CREATE SCHEMA IF NOT EXISTS ${pg.escapeIdentifier(table.schema)}`);
   await client.query(
-    `GRANT USAGE ON SCHEMA ${pg.escapeIdentifier(table.schema)} TO ${pg.escapeIdentifier(plan.appRole)}, ${pg.escapeIdentifier(plan.role)}`,
+    `GRANT USAGE ON SCHEMA ${pg.escapeIdentifier(table.schema)} TO ${pg.escapeIdentifier(plan.appRole)}`,
   );
   const exists = await client.query('SELECT to_regclass($1) IS NOT NULL AS found', [qualified]);
   if (!(exists.rows[0] as { found: boolean }).found) {
@@ -119,9 +120,18 @@ export async function copyTable(client: pg.ClientBase, plan: Grantees, table: Ta
     `CREATE POLICY tenantry_isolation ON ${qualified} FOR ALL USING (${policy}) WITH CHECK (${policy})`,
   );
   await client.query(`REVOKE ALL ON ${qualified} FROM PUBLIC`);
-  await client.query(
-    `GRANT SELECT, INSERT, UPDATE, DELETE ON ${qualified} TO ${pg.escapeIdentifier(plan.appRole)}, ${pg.escapeIdentifier(plan.role)}`,
-  );
+  for (const grantee of [plan.appRole, plan.role]) {
+    await client.query('SELECT tenantry.grant_tenant_columns($1::regclass, $2, $3)', [
+      qualified,
+      table.tenantColumn,
+      grantee,
+    ]);
+  }
+  await client.query("SELECT tenantry.create_facing_view('tenantry_v', $1::regclass, $2, true, $3::name[])", [
+    qualified,
+    table.tenantColumn,
+    [plan.appRole, plan.role],
+  ]);
   await client.query(
     `GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA ${pg.escapeIdentifier(table.schema)} TO ${pg.escapeIdentifier(plan.appRole)}, ${pg.escapeIdentifier(plan.role)}`,
   );
@@ -150,15 +160,27 @@ export async function importShared(
   for (const [schema, tables] of bySchema) {
     const quoted = pg.escapeIdentifier(schema);
     await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoted}`);
-    for (const table of tables)
-      await client.query(`DROP FOREIGN TABLE IF EXISTS ${quoted}.${pg.escapeIdentifier(table)}`);
-    await client.query(
-      `IMPORT FOREIGN SCHEMA ${quoted} LIMIT TO (${tables.map((t) => pg.escapeIdentifier(t)).join(', ')})
-       FROM SERVER tenantry_catalog INTO ${quoted}`,
-    );
+    const missing: string[] = [];
     for (const table of tables) {
+      const found = await client.query('SELECT to_regclass($1) IS NOT NULL AS found', [
+        `${quoted}.${pg.escapeIdentifier(table)}`,
+      ]);
+      if (!(found.rows[0] as { found: boolean }).found) missing.push(table);
+    }
+    if (missing.length > 0) {
       await client.query(
-        `GRANT SELECT ON ${quoted}.${pg.escapeIdentifier(table)} TO ${pg.escapeIdentifier(plan.appRole)}, ${pg.escapeIdentifier(plan.role)}`,
+        `IMPORT FOREIGN SCHEMA ${quoted} LIMIT TO (${missing.map((t) => pg.escapeIdentifier(t)).join(', ')})
+         FROM SERVER tenantry_catalog INTO ${quoted}`,
+      );
+    }
+    for (const table of tables) {
+      const foreign = `${quoted}.${pg.escapeIdentifier(table)}`;
+      await client.query(
+        `GRANT SELECT ON ${foreign} TO ${pg.escapeIdentifier(plan.appRole)}, ${pg.escapeIdentifier(plan.role)}`,
+      );
+      await client.query(
+        "SELECT tenantry.create_facing_view('tenantry_v', $1::regclass, NULL, false, $2::name[])",
+        [foreign, [plan.appRole, plan.role]],
       );
     }
   }

@@ -1,7 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import type { CatalogRoles } from '../catalog/roles.js';
-import type { CredentialStore } from '../catalog/credentials.js';
+import {
+  tenantFaceSchema,
+  tenantSearchPath,
+  type CatalogRoles,
+  type CredentialStore,
+} from '../catalog/index.js';
 
 /** Owner and field under which a tenant's login password is sealed. */
 export function tenantCredentialOwner(tenantId: number): string {
@@ -19,7 +23,13 @@ export async function createTenantRole(
   client: pg.ClientBase,
   roles: CatalogRoles,
   credentials: CredentialStore,
-  tenant: { id: number; roleName: string; shared: boolean; state: 'active' | 'disabled' | 'locked' },
+  tenant: {
+    id: number;
+    uuid: string;
+    roleName: string;
+    shared: boolean;
+    state: 'active' | 'disabled' | 'locked';
+  },
 ): Promise<void> {
   const password = randomBytes(24).toString('base64url');
   const role = pg.escapeIdentifier(tenant.roleName);
@@ -29,7 +39,7 @@ export async function createTenantRole(
        PASSWORD ${pg.escapeLiteral(password)}
        IN ROLE ${pg.escapeIdentifier(tenant.shared ? roles.tenants : roles.global)}`,
   );
-  // Advisory locks have no privileges in PostgreSQL; a tenant role cannot reach other tenants' locks.
+  await client.query(`ALTER ROLE ${role} SET search_path = ${tenantSearchPath(tenant.uuid)}`);
   await client.query('INSERT INTO tenantry.tenant_role (role_name, tenant_id) VALUES ($1, $2)', [
     tenant.roleName,
     tenant.id,
@@ -37,16 +47,17 @@ export async function createTenantRole(
   await credentials.put(client, tenantCredentialOwner(tenant.id), 'password', password);
 }
 
-/** Creates a schema tenant's schema with a copy of every registered multi-tenant table. */
+/**
+ * Creates a schema tenant's data schema (a copy of every registered multi-tenant table) and
+ * face schema (their tenant-facing views, then the tenant's own objects).
+ */
 export async function provisionSchema(
   client: pg.ClientBase,
   schema: string,
+  faceSchema: string,
   roleName: string,
 ): Promise<void> {
-  await client.query('SELECT tenantry.provision_schema($1, $2)', [schema, roleName]);
-  await client.query(
-    `ALTER ROLE ${pg.escapeIdentifier(roleName)} SET search_path = ${pg.escapeIdentifier(schema)}, public`,
-  );
+  await client.query('SELECT tenantry.provision_schema($1, $2, $3)', [schema, faceSchema, roleName]);
 }
 
 /**
@@ -59,7 +70,7 @@ export async function provisionTableForSchemas(
   tenantColumn: string,
 ): Promise<void> {
   await client.query(
-    `SELECT tenantry.provision_table(t.schema_name, $1::regclass, $2,
+    `SELECT tenantry.provision_table(t.schema_name, 'tenantry_f_' || replace(t.uuid::text, '-', ''), $1::regclass, $2,
               (SELECT min(r.role_name) FROM tenantry.tenant_role r WHERE r.tenant_id = t.id)),
             tenantry.provision_foreign_keys(t.schema_name, $1::regclass)
      FROM tenantry.tenant t WHERE t.schema_name IS NOT NULL`,
@@ -73,10 +84,12 @@ export async function provisionTableForSchemas(
  */
 export async function dropTenantObjects(
   client: pg.ClientBase,
-  tenant: { id: number; role: string | null; schemaName: string | null },
+  tenant: { id: number; uuid: string; role: string | null; schemaName: string | null },
 ): Promise<void> {
-  if (tenant.schemaName)
+  if (tenant.schemaName) {
     await client.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(tenant.schemaName)} CASCADE`);
+  }
+  await client.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(tenantFaceSchema(tenant.uuid))} CASCADE`);
   if (tenant.role) {
     const role = pg.escapeIdentifier(tenant.role);
     await client.query(`DROP OWNED BY ${role}`);

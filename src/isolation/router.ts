@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { CredentialStore, Tenant } from '../catalog/index.js';
+import { tenantSearchPath, type CredentialStore, type Tenant } from '../catalog/index.js';
 import { withCredentials, withDatabase } from '../connection-url.js';
 import { TenantryError } from '../errors.js';
 import type { ServerRegistry } from '../servers/index.js';
@@ -52,11 +52,10 @@ export class Router {
     const schema = tenant.isolation === 'schema' ? (tenant.schemaName ?? undefined) : undefined;
     const base = { server: tenant.server, tenantId: tenant.id, tenantName: tenant.name };
     if (identity === 'app') {
-      const prelude = [tenantSetting(tenant)];
-      if (schema) {
-        const path = `${pg.escapeIdentifier(schema)}, public`;
-        prelude.push(`SELECT set_config('search_path', ${pg.escapeLiteral(path)}, true)`);
-      }
+      // Names resolve to the tenant's own objects, then its tenant-facing views.
+      const prelude = [
+        `${tenantSetting(tenant)}, set_config('search_path', ${pg.escapeLiteral(tenantSearchPath(tenant.uuid))}, true)`,
+      ];
       // Connections are per database: a database tenant's app-role pool is its own.
       const poolIdentity = tenant.databaseName ? `app:${tenant.databaseName}` : 'app';
       return {

@@ -1,6 +1,20 @@
 -- tenantry catalog, version 3: declaring multi-tenant and shared tables.
 -- These run as the caller (the operator, who owns the tables); they are not granted to tenant roles.
 
+-- @include facing-views.sql
+
+-- Only tenantry's roles and the operator may name objects in a schema that holds base tables:
+-- tenants reach them through their tenant-facing views only.
+CREATE FUNCTION tenantry.close_base_schema(target_schema name) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+BEGIN
+  EXECUTE format('REVOKE USAGE ON SCHEMA %I FROM PUBLIC', target_schema);
+  EXECUTE format('GRANT USAGE ON SCHEMA %I TO {{app}}, {{maint}}, {{fdw}}', target_schema);
+END
+$fn$;
+
 -- Declares schema.table multi-tenant: checks its shape, then enables and forces row-level
 -- security with one policy on the tenant column, defaults that column to the current tenant,
 -- grants tenant work DML (never TRUNCATE) and registers it. Safe to call again.
@@ -93,10 +107,18 @@ BEGIN
   EXECUTE format('DROP POLICY IF EXISTS tenantry_isolation ON %s', qualified);
   EXECUTE format('CREATE POLICY tenantry_isolation ON %s AS PERMISSIVE FOR ALL USING (%s) WITH CHECK (%s)', qualified, pol_expr, pol_expr);
 
+  IF EXISTS (SELECT 1 FROM tenantry.registered_table r
+             WHERE r.table_name = rel.relname AND r.schema_name <> rel.nspname) THEN
+    RAISE EXCEPTION 'TENANTRY_ERR_TABLE_SHAPE: %: a table named % in another schema is already registered; tenant-facing names (schema tenantry_v) must be unique.', qualified, rel.relname
+      USING ERRCODE = '42P16';
+  END IF;
   EXECUTE format('REVOKE ALL ON %s FROM PUBLIC', qualified);
-  EXECUTE format('REVOKE TRUNCATE, REFERENCES, TRIGGER ON %s FROM {{app}}, {{tenants}}', qualified);
-  EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO {{app}}, {{maint}}, {{tenants}}', qualified);
+  EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO {{maint}}', qualified);
+  PERFORM tenantry.grant_tenant_columns(target, tenant_column, '{{app_name}}');
+  PERFORM tenantry.grant_tenant_columns(target, tenant_column, '{{tenants_name}}');
   PERFORM tenantry.grant_owned_sequences(target);
+  PERFORM tenantry.create_facing_view('tenantry_v', target, tenant_column, true, ARRAY['{{app_name}}', '{{tenants_name}}']::name[]);
+  PERFORM tenantry.close_base_schema(rel.nspname);
 
   INSERT INTO tenantry.registered_table (schema_name, table_name, kind, tenant_column)
   VALUES (rel.nspname, rel.relname, 'multi_tenant', tenant_column)
@@ -141,6 +163,11 @@ BEGIN
       USING ERRCODE = '42P16';
   END IF;
   qualified := format('%I.%I', rel.nspname, rel.relname);
+  IF EXISTS (SELECT 1 FROM tenantry.registered_table r
+             WHERE r.table_name = rel.relname AND r.schema_name <> rel.nspname) THEN
+    RAISE EXCEPTION 'TENANTRY_ERR_TABLE_SHAPE: %: a table named % in another schema is already registered; tenant-facing names (schema tenantry_v) must be unique.', qualified, rel.relname
+      USING ERRCODE = '42P16';
+  END IF;
   EXECUTE format('REVOKE TRUNCATE, REFERENCES, TRIGGER ON %s FROM {{app}}, {{global}}', qualified);
   EXECUTE format('GRANT SELECT ON %s TO {{app}}, {{maint}}, {{global}}, {{fdw}}', qualified);
   IF writable THEN
@@ -149,6 +176,8 @@ BEGIN
   ELSE
     EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON %s FROM {{app}}, {{global}}, {{fdw}}', qualified);
   END IF;
+  PERFORM tenantry.create_facing_view('tenantry_v', target, NULL, writable, ARRAY['{{app_name}}', '{{global_name}}']::name[]);
+  PERFORM tenantry.close_base_schema(rel.nspname);
   INSERT INTO tenantry.registered_table (schema_name, table_name, kind, writable)
   VALUES (rel.nspname, rel.relname, 'shared', writable)
   ON CONFLICT (schema_name, table_name) DO UPDATE SET writable = EXCLUDED.writable;
@@ -156,4 +185,5 @@ END
 $fn$;
 
 REVOKE ALL ON FUNCTION tenantry.multi_tenant(regclass, name), tenantry.shared(regclass, boolean),
-  tenantry.grant_owned_sequences(regclass) FROM PUBLIC;
+  tenantry.grant_owned_sequences(regclass), tenantry.grant_tenant_columns(regclass, name, name),
+  tenantry.create_facing_view(name, regclass, name, boolean, name[]), tenantry.close_base_schema(name) FROM PUBLIC;

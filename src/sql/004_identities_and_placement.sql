@@ -57,10 +57,13 @@ AS $$
   )
 $$;
 
--- Creates target_schema's copy of one multi-tenant table: same columns, defaults, checks and
--- indexes (LIKE … INCLUDING ALL), the tenant foreign key, forced row-level security with the
--- same policy (defence in depth), and DML for the application role and the tenant's own role.
-CREATE FUNCTION tenantry.provision_table(target_schema name, base regclass, tenant_column name, tenant_role name)
+-- Creates a schema tenant's copy of one multi-tenant table in its data schema: same columns,
+-- defaults, checks and indexes (LIKE … INCLUDING ALL), the tenant foreign key, forced row-level
+-- security with the same policy (defence in depth), and its tenant-facing view in the tenant's
+-- face schema. The tenant's role gets the view and column privileges on the copy, never the
+-- data schema itself.
+CREATE FUNCTION tenantry.provision_table(target_schema name, face_schema name, base regclass, tenant_column name,
+                                         tenant_role name)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -70,6 +73,7 @@ DECLARE
   owner    name;
   copy     text;
   pol_expr text;
+  grantees name[] := ARRAY['{{app_name}}']::name[];
 BEGIN
   SELECT c.relname, pg_get_userbyid(c.relowner) INTO relname, owner FROM pg_class c WHERE c.oid = base;
   copy := format('%I.%I', target_schema, relname);
@@ -88,10 +92,13 @@ BEGIN
   EXECUTE format('DROP POLICY IF EXISTS tenantry_isolation ON %s', copy);
   EXECUTE format('CREATE POLICY tenantry_isolation ON %s FOR ALL USING (%s) WITH CHECK (%s)', copy, pol_expr, pol_expr);
   EXECUTE format('REVOKE ALL ON %s FROM PUBLIC', copy);
-  EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO {{app}}, {{maint}}', copy);
+  EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO {{maint}}', copy);
+  PERFORM tenantry.grant_tenant_columns(copy::regclass, tenant_column, '{{app_name}}');
   IF tenant_role IS NOT NULL THEN
-    EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO %I', copy, tenant_role);
+    PERFORM tenantry.grant_tenant_columns(copy::regclass, tenant_column, tenant_role);
+    grantees := grantees || tenant_role;
   END IF;
+  PERFORM tenantry.create_facing_view(face_schema, copy::regclass, tenant_column, true, grantees);
 END
 $fn$;
 
@@ -130,9 +137,10 @@ BEGIN
 END
 $fn$;
 
--- Creates (or completes) a schema tenant's schema: a copy of every registered multi-tenant
--- table, their foreign keys, and grants for the application role and the tenant's own role.
-CREATE FUNCTION tenantry.provision_schema(target_schema name, tenant_role name) RETURNS void
+-- Creates (or completes) a schema tenant's two schemas: the data schema with a copy of every
+-- registered multi-tenant table (reachable by tenantry's roles only) and the face schema with
+-- their tenant-facing views and, later, the tenant's own objects.
+CREATE FUNCTION tenantry.provision_schema(target_schema name, face_schema name, tenant_role name) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $fn$
@@ -142,13 +150,16 @@ BEGIN
   EXECUTE format('CREATE SCHEMA IF NOT EXISTS %I', target_schema);
   EXECUTE format('REVOKE ALL ON SCHEMA %I FROM PUBLIC', target_schema);
   EXECUTE format('GRANT USAGE ON SCHEMA %I TO {{app}}, {{maint}}', target_schema);
+  EXECUTE format('CREATE SCHEMA IF NOT EXISTS %I', face_schema);
+  EXECUTE format('REVOKE ALL ON SCHEMA %I FROM PUBLIC', face_schema);
+  EXECUTE format('GRANT USAGE ON SCHEMA %I TO {{app}}, {{maint}}', face_schema);
   IF tenant_role IS NOT NULL THEN
-    EXECUTE format('GRANT USAGE ON SCHEMA %I TO %I', target_schema, tenant_role);
+    EXECUTE format('GRANT USAGE, CREATE ON SCHEMA %I TO %I', face_schema, tenant_role);
   END IF;
   FOR t IN SELECT format('%I.%I', schema_name, table_name)::regclass AS base, tenant_column
            FROM tenantry.registered_table WHERE kind = 'multi_tenant' ORDER BY schema_name, table_name
   LOOP
-    PERFORM tenantry.provision_table(target_schema, t.base, t.tenant_column, tenant_role);
+    PERFORM tenantry.provision_table(target_schema, face_schema, t.base, t.tenant_column, tenant_role);
   END LOOP;
   FOR t IN SELECT format('%I.%I', schema_name, table_name)::regclass AS base
            FROM tenantry.registered_table WHERE kind = 'multi_tenant'
@@ -158,5 +169,5 @@ BEGIN
 END
 $fn$;
 
-REVOKE ALL ON FUNCTION tenantry.provision_table(name, regclass, name, name),
-  tenantry.provision_foreign_keys(name, regclass), tenantry.provision_schema(name, name) FROM PUBLIC;
+REVOKE ALL ON FUNCTION tenantry.provision_table(name, name, regclass, name, name),
+  tenantry.provision_foreign_keys(name, regclass), tenantry.provision_schema(name, name, name) FROM PUBLIC;

@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import pg from 'pg';
 import {
   TENANT_COLUMNS,
+  tenantFaceSchema,
   tenantObjectName,
   toTenant,
   type CatalogCache,
@@ -135,13 +136,14 @@ export class TenantStore {
         if (isolation === 'schema' || input.loginRole === true) {
           await createTenantRole(client, this.#roles, this.#credentials, {
             id: tenantId,
+            uuid,
             roleName: objectName,
             shared: isolation === 'shared',
             state: 'active',
           });
         }
         if (isolation === 'schema') {
-          await provisionSchema(client, objectName, objectName);
+          await provisionSchema(client, objectName, tenantFaceSchema(uuid), objectName);
           await client.query('UPDATE tenantry.tenant SET schema_name = $2 WHERE id = $1', [
             tenantId,
             objectName,
@@ -215,6 +217,7 @@ export class TenantStore {
     await this.#transaction((client) =>
       createTenantRole(client, this.#roles, this.#credentials, {
         id: tenant.id,
+        uuid: tenant.uuid,
         roleName: tenantObjectName(tenant.uuid),
         shared: tenant.isolation === 'shared',
         state: tenant.state,

@@ -1,7 +1,7 @@
 -- The data plane of a database tenant: the slice of the catalog its own database needs so that
 -- row-level security, tenantry.current_tenant(), tenant_id() and tenant_name() work there as in
 -- the catalog database. Placeholders: {{app}}, {{role}} (identifiers), {{id}}, {{uuid}},
--- {{name}}, {{role_literal}} (literals), {{database}} (identifier).
+-- {{name}}, {{role_literal}} (literals), {{database}}, {{face}} (identifiers).
 CREATE SCHEMA tenantry;
 REVOKE ALL ON SCHEMA tenantry FROM PUBLIC;
 
@@ -44,4 +44,17 @@ GRANT EXECUTE ON FUNCTION tenantry.current_tenant(), tenantry.tenant_id(), tenan
 
 REVOKE ALL ON DATABASE {{database}} FROM PUBLIC;
 GRANT CONNECT, TEMPORARY ON DATABASE {{database}} TO {{app}}, {{role}};
-REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+-- Base tables (and the global tables' foreign tables) live in their own schemas, which only
+-- tenantry's roles may name; the tenant reaches them through the views in tenantry_v.
+REVOKE ALL ON SCHEMA public FROM PUBLIC;
+GRANT USAGE ON SCHEMA public TO {{app}};
+CREATE SCHEMA tenantry_v;
+REVOKE ALL ON SCHEMA tenantry_v FROM PUBLIC;
+GRANT USAGE ON SCHEMA tenantry_v TO {{app}}, {{role}};
+CREATE SCHEMA {{face}};
+REVOKE ALL ON SCHEMA {{face}} FROM PUBLIC;
+GRANT USAGE ON SCHEMA {{face}} TO {{app}};
+GRANT USAGE, CREATE ON SCHEMA {{face}} TO {{role}};
+ALTER ROLE {{role}} IN DATABASE {{database}} SET search_path = {{face}}, tenantry_v;
+
+-- @include facing-views.sql
