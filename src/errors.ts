@@ -138,6 +138,11 @@ export const errorCodes = {
     status: 500,
     sqlstate: '55000',
   },
+  SEQUENCE_NOT_FOUND: {
+    message: 'Sequence {sequence} does not exist; create it with `tenantry sequence create {sequence}`.',
+    status: 404,
+    sqlstate: '42P01',
+  },
   CLOSED: {
     message: 'This tenantry instance has been closed.',
     status: 503,

@@ -18,7 +18,7 @@ import { DatabaseProvisioner, Router, type Identity } from './isolation/index.js
 import { ServerRegistry, deriveBudget } from './servers/index.js';
 import { PoolManager, type PoolStats } from './pool/index.js';
 import { PooledTenantDb, type QueryInput, type TenantDb } from './session/index.js';
-import { TableRegistry } from './tables/index.js';
+import { SequenceRegistry, TableRegistry } from './tables/index.js';
 import { TenantStore } from './tenants/index.js';
 
 /** The operator's connection: plain node-postgres queries, outside any tenant. */
@@ -51,6 +51,8 @@ export interface Tenantry extends AsyncDisposable {
   readonly credentials: CredentialStore;
   /** The servers tenants can be placed on (the shard map). */
   readonly servers: ServerRegistry;
+  /** Multi-tenant and shared sequences (`tenantry.next('name')` in SQL). */
+  readonly sequences: SequenceRegistry;
   /** Declares multi-tenant and shared tables. */
   readonly tables: TableRegistry;
   /** The catalog cache (NOTIFY-invalidated). */
@@ -189,6 +191,7 @@ class TenantryInstance implements Tenantry {
   readonly #router: Router;
   readonly credentials: CredentialStore;
   readonly servers: ServerRegistry;
+  readonly sequences: SequenceRegistry;
   #closed = false;
 
   constructor(
@@ -209,6 +212,7 @@ class TenantryInstance implements Tenantry {
     this.catalog = catalog;
     this.credentials = credentials;
     this.servers = parts.servers;
+    this.sequences = new SequenceRegistry(admin, parts.databases, roles.owner);
     this.tenants = new TenantStore({
       pool: admin,
       cache: catalog,

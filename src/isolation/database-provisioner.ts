@@ -8,7 +8,9 @@ import {
   createTenantDatabase,
   dropTenantDatabase,
   importShared,
+  syncSequences,
   withClient,
+  type SequenceDef,
   type TableCopy,
 } from './database.js';
 
@@ -32,7 +34,11 @@ export class DatabaseProvisioner {
   }
 
   /** The definitions of every registered multi-tenant table, and the global tables' names. */
-  async #schema(): Promise<{ tables: TableCopy[]; shared: { schema: string; table: string }[] }> {
+  async #schema(): Promise<{
+    tables: TableCopy[];
+    shared: { schema: string; table: string }[];
+    sequences: SequenceDef[];
+  }> {
     const { rows } = await this.#admin.query<{
       schema_name: string;
       table_name: string;
@@ -62,7 +68,10 @@ export class DatabaseProvisioner {
         foreignKeys: ddl.filter(isForeignKey),
       });
     }
-    return { tables, shared };
+    const { rows: sequences } = await this.#admin.query<SequenceDef>(
+      'SELECT name, kind, start::text AS start, increment::text AS increment FROM tenantry.sequence ORDER BY name',
+    );
+    return { tables, shared, sequences };
   }
 
   /** Creates the tenant's role and database on `server`. */
@@ -71,8 +80,9 @@ export class DatabaseProvisioner {
     server: string,
     names: { database: string; role: string; password: string },
   ): Promise<void> {
-    const { tables, shared } = await this.#schema();
+    const { tables, shared, sequences } = await this.#schema();
     await createTenantDatabase({
+      sequences,
       serverUrl: await this.#servers.url(server),
       database: names.database,
       role: names.role,
@@ -103,7 +113,7 @@ export class DatabaseProvisioner {
        WHERE t.isolation = 'database' AND t.database_name IS NOT NULL ORDER BY t.id`,
     );
     if (rows.length === 0) return;
-    const { tables, shared } = await this.#schema();
+    const { tables, shared, sequences } = await this.#schema();
     const failed: string[] = [];
     for (const tenant of rows) {
       try {
@@ -127,6 +137,7 @@ export class DatabaseProvisioner {
             shared,
             fdw: { url: this.#fdw.url, user: this.#roles.fdw, password: this.#fdw.password },
           });
+          await syncSequences(client, sequences);
           await client.query('COMMIT');
         });
       } catch (error) {

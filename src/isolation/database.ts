@@ -15,6 +15,33 @@ export interface TableCopy {
   readonly foreignKeys: readonly string[];
 }
 
+/** A sequence definition copied into tenant databases. */
+export interface SequenceDef {
+  readonly name: string;
+  readonly kind: 'multi_tenant' | 'shared';
+  readonly start: string;
+  readonly increment: string;
+}
+
+/**
+ * Copies sequence definitions into a tenant database. A shared sequence there numbers within
+ * that database only (PostgreSQL cannot draw from another server's sequence in a default).
+ */
+export async function syncSequences(client: pg.ClientBase, sequences: readonly SequenceDef[]): Promise<void> {
+  for (const seq of sequences) {
+    await client.query(
+      `INSERT INTO tenantry.sequence (name, kind, start, increment) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (name) DO UPDATE SET kind = EXCLUDED.kind, start = EXCLUDED.start, increment = EXCLUDED.increment`,
+      [seq.name, seq.kind, seq.start, seq.increment],
+    );
+    if (seq.kind === 'shared') {
+      await client.query(
+        `CREATE SEQUENCE IF NOT EXISTS tenantry.${pg.escapeIdentifier(`seq_${seq.name}`)} START ${Number(seq.start)} INCREMENT ${Number(seq.increment)}`,
+      );
+    }
+  }
+}
+
 /** Everything needed to create one database tenant's database. */
 export interface DatabasePlan {
   /** Operator URL of the server the database goes on (any database on it). */
@@ -28,6 +55,8 @@ export interface DatabasePlan {
   readonly tables: readonly TableCopy[];
   /** Global tables, read through postgres_fdw from the catalog database. */
   readonly shared: readonly { readonly schema: string; readonly table: string }[];
+  /** Sequence definitions (values live in the tenant's database). */
+  readonly sequences: readonly SequenceDef[];
   /** Where and as whom postgres_fdw reaches the global tables. */
   readonly fdw: { readonly url: string; readonly user: string; readonly password: string };
 }
@@ -70,6 +99,7 @@ export async function createTenantDatabase(plan: DatabasePlan): Promise<void> {
       for (const table of plan.tables)
         for (const statement of table.foreignKeys) await client.query(statement);
       await importShared(client, plan);
+      await syncSequences(client, plan.sequences);
       await client.query('COMMIT');
     });
   } catch (error) {

@@ -8,6 +8,7 @@ import {
   type Lease,
   type PoolTarget,
 } from '../pool/index.js';
+import { fromDatabaseError } from '../errors.js';
 import { runWithPrelude } from './tenant-query.js';
 
 /** Query input accepted by {@link TenantDb.query}: SQL text or a node-postgres query config. */
@@ -100,7 +101,7 @@ class Transaction implements TenantDb {
       return await runWithPrelude<R>(this.#lease.client, ['BEGIN', ...this.#route.prelude], config);
     } catch (error) {
       if (isConnectionError(error)) this.#lease.markBroken();
-      throw error;
+      throw fromDatabaseError(error);
     }
   }
 
@@ -163,7 +164,7 @@ export class PooledTenantDb implements TenantDb {
       try {
         return await runWithPrelude<R>(lease.client, this.#route.prelude, config);
       } catch (error) {
-        if (!isConnectionError(error)) throw error;
+        if (!isConnectionError(error)) throw fromDatabaseError(error);
         lease.markBroken();
         // Retry once only a read that cannot have written anything.
         if (attempt > 1 || !isRetryableRead(text)) throw error;

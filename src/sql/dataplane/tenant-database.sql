@@ -58,3 +58,6 @@ GRANT USAGE, CREATE ON SCHEMA {{face}} TO {{role}};
 ALTER ROLE {{role}} IN DATABASE {{database}} SET search_path = {{face}}, tenantry_v;
 
 -- @include facing-views.sql
+
+-- @include sequences.sql
+GRANT EXECUTE ON FUNCTION tenantry.next(text) TO {{app}}, {{role}};
