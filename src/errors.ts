@@ -143,6 +143,11 @@ export const errorCodes = {
     status: 404,
     sqlstate: '42P01',
   },
+  GROUP_CONFLICT: {
+    message: 'Cannot {action}: {problem}',
+    status: 409,
+    sqlstate: '55000',
+  },
   CLOSED: {
     message: 'This tenantry instance has been closed.',
     status: 503,

@@ -16,7 +16,15 @@ export type {
   CredentialStore,
 } from './catalog/index.js';
 export type { CreateTenantInput, TenantStore } from './tenants/index.js';
-export type { CreateSequenceOptions, SequenceInfo, SequenceRegistry, TableRegistry } from './tables/index.js';
+export type {
+  CreateSequenceOptions,
+  GroupInfo,
+  GroupRegistry,
+  MemberOptions,
+  SequenceInfo,
+  SequenceRegistry,
+  TableRegistry,
+} from './tables/index.js';
 export type { Identity } from './isolation/index.js';
 export type { ServerInfo, ServerRegistry } from './servers/index.js';
 export { KeyRing, generateMasterKey } from './crypto/index.js';

@@ -18,7 +18,7 @@ import { DatabaseProvisioner, Router, type Identity } from './isolation/index.js
 import { ServerRegistry, deriveBudget } from './servers/index.js';
 import { PoolManager, type PoolStats } from './pool/index.js';
 import { PooledTenantDb, type QueryInput, type TenantDb } from './session/index.js';
-import { SequenceRegistry, TableRegistry } from './tables/index.js';
+import { GroupRegistry, SequenceRegistry, TableRegistry } from './tables/index.js';
 import { TenantStore } from './tenants/index.js';
 
 /** The operator's connection: plain node-postgres queries, outside any tenant. */
@@ -53,6 +53,8 @@ export interface Tenantry extends AsyncDisposable {
   readonly servers: ServerRegistry;
   /** Multi-tenant and shared sequences (`tenantry.next('name')` in SQL). */
   readonly sequences: SequenceRegistry;
+  /** Tenant groups sharing one segment of a table (seed 004's LowesItm). */
+  readonly groups: GroupRegistry;
   /** Declares multi-tenant and shared tables. */
   readonly tables: TableRegistry;
   /** The catalog cache (NOTIFY-invalidated). */
@@ -192,6 +194,7 @@ class TenantryInstance implements Tenantry {
   readonly credentials: CredentialStore;
   readonly servers: ServerRegistry;
   readonly sequences: SequenceRegistry;
+  readonly groups: GroupRegistry;
   #closed = false;
 
   constructor(
@@ -213,6 +216,7 @@ class TenantryInstance implements Tenantry {
     this.credentials = credentials;
     this.servers = parts.servers;
     this.sequences = new SequenceRegistry(admin, parts.databases, roles.owner);
+    this.groups = new GroupRegistry(admin, catalog, roles);
     this.tenants = new TenantStore({
       pool: admin,
       cache: catalog,
@@ -250,6 +254,13 @@ class TenantryInstance implements Tenantry {
       this.#checkOpen();
       const current = this.catalog.get(tenant.id);
       if (!current) throw new TenantryError('TENANT_NOT_FOUND', { tenant: tenant.name });
+      if (current.kind === 'group') {
+        throw new TenantryError('TENANT_KIND', {
+          tenant: current.name,
+          kind: 'group',
+          problem: 'a group is a data segment, not a tenant to act as',
+        });
+      }
       switch (current.state) {
         case 'active':
           return;

@@ -80,12 +80,37 @@ describe('the tenantry CLI against its own embedded server', () => {
     expect(names(lowes)).toEqual(['Fred Smith', 'George Holmes', 'Joan Adlon']);
   });
 
+  it('the demo has seed 004’s LowesItm group over item and per-tenant custNum numbering', async () => {
+    const items = async (tenant: string) =>
+      (
+        JSON.parse(
+          (await cli('sql', '--tenant', tenant, '--json', 'select item_num from item order by 1')).stdout,
+        ) as {
+          item_num: number;
+        }[]
+      ).map((r) => r.item_num);
+    expect(await items('LowesNY')).toEqual([1, 3, 4, 7, 8, 9]);
+    expect(await items('LowesBos')).toEqual([1, 3, 4, 7, 8, 9]);
+    expect(await items('HomeDepot')).toEqual([2, 5, 6]);
+    expect(await items('Lowes')).toEqual([]);
+    const nums = JSON.parse(
+      (await cli('sql', '--tenant', 'Lowes', '--json', 'select cust_num::int as n from customer order by 1'))
+        .stdout,
+    ) as { n: number }[];
+    expect(nums.map((r) => r.n)).toEqual([1, 2, 3]);
+    const groups = JSON.parse((await cli('group', 'list', '--json')).stdout) as {
+      name: string;
+      members: string[];
+    }[];
+    expect(groups).toEqual([expect.objectContaining({ name: 'LowesItm', members: ['LowesBos', 'LowesNY'] })]);
+  });
+
   it('sql --json prints one JSON array and nothing else, integers as numbers and bigint/numeric as strings', async () => {
     const run = await cli(
       'sql',
       '--tenant',
       'HomeDepot',
-      'select cust_num, name, 10000000000::bigint as big, 2.50::numeric as price from customer order by 1',
+      'select cust_num::int as cust_num, name, 10000000000::bigint as big, 2.50::numeric as price from customer order by 1',
       '--json',
     );
     expect(run.code).toBe(0);

@@ -1,5 +1,8 @@
-/** A tenant's kind: the default tenant (id 0), regular tenants (id > 0), super tenants (id < 0). */
-export type TenantKind = 'default' | 'regular' | 'super';
+/**
+ * A tenant's kind: the default tenant (id 0), regular tenants (id > 0), super tenants (id < 0);
+ * `group` marks a tenant group's data segment (never a tenant one acts as).
+ */
+export type TenantKind = 'default' | 'regular' | 'super' | 'group';
 
 /** A tenant's state: active, disabled (no access at all) or locked (operator only). */
 export type TenantState = 'active' | 'disabled' | 'locked';

@@ -1,7 +1,9 @@
 import { Command, CommanderError } from 'commander';
 import { createRequire } from 'node:module';
 import { isTenantryError } from '../errors.js';
+import { groupCommand } from './commands/group.js';
 import { rotateKeyCommand } from './commands/key.js';
+import { sequenceCommand } from './commands/sequence.js';
 import { serveCommand } from './commands/serve.js';
 import { serverCommand } from './commands/server.js';
 import { sqlCommand } from './commands/sql.js';
@@ -40,6 +42,8 @@ function build(): Command {
     sqlCommand,
     rotateKeyCommand,
     serverCommand,
+    groupCommand,
+    sequenceCommand,
   ])
     program.addCommand(command(globals));
   const exitOverride = (command: Command) => {

@@ -11,7 +11,7 @@ ON CONFLICT (code) DO NOTHING;
 
 CREATE TABLE IF NOT EXISTS public.customer (
   tenant_id integer NOT NULL,
-  cust_num  integer NOT NULL,
+  cust_num  bigint NOT NULL DEFAULT tenantry.next('custnum'),
   name      text NOT NULL,
   city      text,
   state     text REFERENCES public.state (code),
@@ -21,7 +21,7 @@ CREATE TABLE IF NOT EXISTS public.customer (
 CREATE TABLE IF NOT EXISTS public."order" (
   tenant_id  integer NOT NULL,
   order_num  integer NOT NULL,
-  cust_num   integer NOT NULL,
+  cust_num   bigint NOT NULL,
   order_date date NOT NULL DEFAULT current_date,
   status     text NOT NULL DEFAULT 'Ordered',
   PRIMARY KEY (tenant_id, order_num),

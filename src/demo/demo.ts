@@ -9,19 +9,20 @@ export interface DemoResult {
   readonly tenants: readonly string[];
 }
 
-const customers: Record<string, [number, string, string, string][]> = {
+/** Customers per tenant; their custNum comes from the multi-tenant sequence custnum (1, 2, 3 in each tenant). */
+const customers: Record<string, [string, string, string][]> = {
   HomeDepot: [
-    [1, 'Albert Hall', 'Atlanta', 'GA'],
-    [2, 'Candace Jones', 'Marietta', 'GA'],
-    [3, 'Carrie Abrahm', 'Raleigh', 'NC'],
+    ['Albert Hall', 'Atlanta', 'GA'],
+    ['Candace Jones', 'Marietta', 'GA'],
+    ['Carrie Abrahm', 'Raleigh', 'NC'],
   ],
   Lowes: [
-    [1, 'Fred Smith', 'Mooresville', 'NC'],
-    [2, 'Joan Adlon', 'Charlotte', 'NC'],
-    [3, 'George Holmes', 'Boston', 'MA'],
+    ['Fred Smith', 'Mooresville', 'NC'],
+    ['Joan Adlon', 'Charlotte', 'NC'],
+    ['George Holmes', 'Boston', 'MA'],
   ],
-  LowesNY: [[1, 'Nora Young', 'Albany', 'NY']],
-  LowesBos: [[1, 'Bill Otis', 'Boston', 'MA']],
+  LowesNY: [['Nora Young', 'Albany', 'NY']],
+  LowesBos: [['Bill Otis', 'Boston', 'MA']],
 };
 
 const orders: Record<string, [number, number, string][]> = {
@@ -36,34 +37,47 @@ const orders: Record<string, [number, number, string][]> = {
   ],
 };
 
+/** Seed 004's nine items: HomeDepot's own, and the LowesItm group's, entered by its members. */
 const items: Record<string, [number, string, string][]> = {
   HomeDepot: [
     [2, 'Lawn Mower', '249.00'],
     [5, 'Screw Driver', '7.49'],
     [6, 'Table', '89.00'],
   ],
+  LowesBos: [
+    [1, 'Shovel', '24.99'],
+    [3, 'Extension cable', '12.49'],
+    [7, 'Green Paint', '31.00'],
+    [9, 'Lamp', '45.00'],
+  ],
+  LowesNY: [
+    [4, 'Hammer', '15.99'],
+    [8, 'Faucet', '79.00'],
+  ],
 };
 
 /**
  * Installs seed 004's demo: tables `customer`, `"order"`, `item` (multi-tenant) and `state`
- * (shared); tenants HomeDepot, Lowes, LowesNY, LowesBos and the super tenant `ops`; their rows.
+ * (shared); tenants HomeDepot, Lowes, LowesNY, LowesBos and the super tenant `ops`; the group
+ * LowesItm (LowesNY and LowesBos share `item`); the multi-tenant sequence custnum; their rows.
  * Does nothing when the tenant HomeDepot already exists.
  */
 export async function seedDemo(tenantry: Tenantry): Promise<DemoResult> {
   const tenants = [...Object.keys(customers), 'ops'];
   if (tenantry.catalog.get('HomeDepot')) return { created: false, tenants };
+  await tenantry.sequences.create('custnum');
   await tenantry.operator.query(readFileSync(fileURLToPath(new URL('demo.sql', import.meta.url)), 'utf8'));
   for (const table of ['public.customer', 'public."order"', 'public.item'])
     await tenantry.tables.multiTenant(table);
   await tenantry.tables.shared('public.state');
   for (const name of Object.keys(customers)) await tenantry.tenants.create({ name });
   await tenantry.tenants.create({ name: 'ops', kind: 'super' });
+  await tenantry.groups.create('LowesItm', { table: 'public.item', tenants: ['LowesNY', 'LowesBos'] });
   for (const [name, rows] of Object.entries(customers)) {
     await tenantry.withTenant(name, (db) =>
       db.transaction(async (tx) => {
-        for (const [num, customer, city, state] of rows) {
-          await tx.query('INSERT INTO customer (cust_num, name, city, state) VALUES ($1, $2, $3, $4)', [
-            num,
+        for (const [customer, city, state] of rows) {
+          await tx.query('INSERT INTO customer (name, city, state) VALUES ($1, $2, $3)', [
             customer,
             city,
             state,

@@ -7,14 +7,14 @@ CREATE TABLE tenantry.tenant (
   id         integer PRIMARY KEY,
   uuid       uuid NOT NULL UNIQUE DEFAULT gen_random_uuid(),
   name       text NOT NULL CHECK (name ~ '^[A-Za-z][A-Za-z0-9_.-]{0,62}$'),
-  kind       text NOT NULL CHECK (kind IN ('default', 'regular', 'super')),
+  kind       text NOT NULL CHECK (kind IN ('default', 'regular', 'super', 'group')),
   state      text NOT NULL DEFAULT 'active' CHECK (state IN ('active', 'disabled', 'locked')),
   isolation  text NOT NULL DEFAULT 'shared' CHECK (isolation IN ('shared', 'schema', 'database')),
   server     text,
   created_at timestamptz NOT NULL DEFAULT now(),
   updated_at timestamptz NOT NULL DEFAULT now(),
   CONSTRAINT tenant_kind_matches_id CHECK (
-    (kind = 'default' AND id = 0) OR (kind = 'regular' AND id > 0) OR (kind = 'super' AND id < 0)
+    (kind = 'default' AND id = 0) OR (kind IN ('regular', 'group') AND id > 0) OR (kind = 'super' AND id < 0)
   )
 );
 CREATE UNIQUE INDEX tenant_name_key ON tenantry.tenant (lower(name));

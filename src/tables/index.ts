@@ -1,3 +1,5 @@
 export { TableRegistry } from './table-registry.js';
 export { SequenceRegistry } from './sequence-registry.js';
 export type { CreateSequenceOptions, SequenceInfo } from './sequence-registry.js';
+export { GroupRegistry } from './group-registry.js';
+export type { GroupInfo, MemberOptions } from './group-registry.js';

@@ -230,7 +230,7 @@ export class TenantStore {
   /** Every tenant, ordered by id (read from the catalog, not the cache). */
   async list(): Promise<Tenant[]> {
     const { rows } = await this.#pool.query<TenantRow>(
-      `SELECT ${TENANT_COLUMNS} FROM tenantry.tenant ORDER BY id`,
+      `SELECT ${TENANT_COLUMNS} FROM tenantry.tenant WHERE kind <> 'group' ORDER BY id`,
     );
     return rows.map(toTenant);
   }
