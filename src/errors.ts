@@ -148,6 +148,11 @@ export const errorCodes = {
     status: 409,
     sqlstate: '55000',
   },
+  TENANT_VIEW: {
+    message: '{problem}',
+    status: 400,
+    sqlstate: '42809',
+  },
   CLOSED: {
     message: 'This tenantry instance has been closed.',
     status: 503,

@@ -119,7 +119,9 @@ export async function installCatalog(client: pg.ClientBase, logger?: Logger): Pr
     await client.query(`SET LOCAL ROLE ${pg.escapeIdentifier(roles.owner)}`);
     for (const migration of migrations.filter((m) => m.version > current)) {
       logger?.info({ version: migration.version, name: migration.name }, 'applying catalog migration');
+      if (migration.asInstaller) await client.query('RESET ROLE');
       await client.query(migration.sql);
+      if (migration.asInstaller) await client.query(`SET LOCAL ROLE ${pg.escapeIdentifier(roles.owner)}`);
       await client.query('INSERT INTO tenantry.catalog_version (version, name) VALUES ($1, $2)', [
         migration.version,
         migration.name,

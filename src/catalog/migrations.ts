@@ -8,6 +8,8 @@ export interface CatalogMigration {
   readonly version: number;
   readonly name: string;
   readonly sql: string;
+  /** Runs as the installing (super)user instead of the owner role (`-- runs as: installer`). */
+  readonly asInstaller: boolean;
 }
 
 const sqlDir = fileURLToPath(new URL('../sql/', import.meta.url));
@@ -34,7 +36,12 @@ export function loadMigrations(roles: CatalogRoles): CatalogMigration[] {
         (_whole, role: keyof CatalogRoles, asName?: string) =>
           asName ? roles[role].replace(/'/g, "''") : escapeIdentifier(roles[role]),
       );
-      return { version: Number(file.slice(0, 3)), name: file.slice(4, -4), sql: text };
+      return {
+        version: Number(file.slice(0, 3)),
+        name: file.slice(4, -4),
+        sql: text,
+        asInstaller: text.startsWith('-- runs as: installer'),
+      };
     });
 }
 

@@ -149,10 +149,14 @@ export class PoolManager {
       this.#hand(waiter, connection, pool);
       return true;
     }
+    // A connection of this pool is being reset: it is about to be free, wait for it.
+    if (pool.resetting > 0) return false;
     if (server.total >= server.budget) {
+      // Close the least recently used idle connection of another pool; the waiter is served
+      // once that backend is gone.
       const victim = this.#idleVictim(server.name);
-      if (!victim) return false;
-      this.#discard(victim.connection, victim.pool);
+      if (victim) this.#discard(victim.connection, victim.pool);
+      return false;
     }
     this.#open(waiter, pool, server);
     return true;
@@ -265,42 +269,56 @@ export class PoolManager {
       release: () => {
         if (released) return;
         released = true;
-        counters.inUse--;
         pool.inUse--;
-        this.#release(connection, pool);
+        this.#release(connection, pool, counters);
       },
     });
   }
 
-  #release(connection: PooledConnection, pool: IdentityPool): void {
+  /**
+   * Takes a connection back. One that needs a reset stays counted against its tenant and its
+   * pool while the reset runs, so checkouts wait for it instead of opening another backend.
+   */
+  #release(connection: PooledConnection, pool: IdentityPool, counters: TenantCounters): void {
     connection.lastUsedAt = Date.now();
     const worn =
       connection.schemas.size > this.#maxSchemas || (this.#maxUses > 0 && connection.uses >= this.#maxUses);
     if (pool.closed || this.#closed || connection.broken || worn) {
+      counters.inUse--;
       this.#discard(connection, pool);
       this.#dispatch();
       return;
     }
     const status = connection.client.getTransactionStatus?.();
     if (!connection.dirty && (status === 'I' || status === null || status === undefined)) {
+      counters.inUse--;
       pool.idle.push(connection);
       this.#dispatch();
       return;
     }
+    pool.resetting++;
     void resetConnection(connection).then((clean) => {
+      pool.resetting--;
+      counters.inUse--;
       if (clean && !pool.closed && !this.#closed && !connection.broken) pool.idle.push(connection);
       else this.#discard(connection, pool);
       this.#dispatch();
     });
   }
 
+  /**
+   * Closes a connection. It stays counted in its server's budget until its backend is gone, so
+   * the budget holds as PostgreSQL counts connections, not only as we do.
+   */
   #discard(connection: PooledConnection, pool: IdentityPool): void {
     const at = pool.idle.indexOf(connection);
     if (at >= 0) pool.idle.splice(at, 1);
     pool.size--;
     const server = this.#servers.get(pool.server);
-    if (server) server.total--;
-    void connection.destroy();
+    void connection.destroy().then(() => {
+      if (server) server.total--;
+      this.#dispatch();
+    });
     if (pool.closed && pool.size === 0) this.#pools.delete(pool.key);
   }
 

@@ -14,6 +14,8 @@ export class IdentityPool {
   /** Open or opening connections of this pool (idle, in use, or being reset). */
   size = 0;
   inUse = 0;
+  /** Connections being reset before they return to `idle`. */
+  resetting = 0;
   lastUsedAt = Date.now();
   closed = false;
 

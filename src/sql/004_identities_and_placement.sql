@@ -98,6 +98,7 @@ BEGIN
     PERFORM tenantry.grant_tenant_columns(copy::regclass, tenant_column, tenant_role);
     grantees := grantees || tenant_role;
   END IF;
+  PERFORM set_config('tenantry.provisioning', 'on', true);
   PERFORM tenantry.create_facing_view(face_schema, copy::regclass, tenant_column, true, grantees);
 END
 $fn$;
@@ -152,7 +153,8 @@ BEGIN
   EXECUTE format('GRANT USAGE ON SCHEMA %I TO {{app}}, {{maint}}', target_schema);
   EXECUTE format('CREATE SCHEMA IF NOT EXISTS %I', face_schema);
   EXECUTE format('REVOKE ALL ON SCHEMA %I FROM PUBLIC', face_schema);
-  EXECUTE format('GRANT USAGE ON SCHEMA %I TO {{app}}, {{maint}}', face_schema);
+  EXECUTE format('GRANT USAGE ON SCHEMA %I TO {{maint}}', face_schema);
+  EXECUTE format('GRANT USAGE, CREATE ON SCHEMA %I TO {{app}}', face_schema);
   IF tenant_role IS NOT NULL THEN
     EXECUTE format('GRANT USAGE, CREATE ON SCHEMA %I TO %I', face_schema, tenant_role);
   END IF;

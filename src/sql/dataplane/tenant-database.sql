@@ -53,7 +53,7 @@ REVOKE ALL ON SCHEMA tenantry_v FROM PUBLIC;
 GRANT USAGE ON SCHEMA tenantry_v TO {{app}}, {{role}};
 CREATE SCHEMA {{face}};
 REVOKE ALL ON SCHEMA {{face}} FROM PUBLIC;
-GRANT USAGE ON SCHEMA {{face}} TO {{app}};
+GRANT USAGE, CREATE ON SCHEMA {{face}} TO {{app}};
 GRANT USAGE, CREATE ON SCHEMA {{face}} TO {{role}};
 ALTER ROLE {{role}} IN DATABASE {{database}} SET search_path = {{face}}, tenantry_v;
 
