@@ -153,6 +153,12 @@ export const errorCodes = {
     status: 400,
     sqlstate: '42809',
   },
+  NOT_ALLOCATED: {
+    message:
+      'The segment of tenant {tenant} in {table} is not allocated; allocate it with `tenantry tenant allocate`.',
+    status: 409,
+    sqlstate: '55000',
+  },
   CLOSED: {
     message: 'This tenantry instance has been closed.',
     status: 503,

@@ -21,6 +21,8 @@ export type {
   GroupInfo,
   GroupRegistry,
   MemberOptions,
+  MigrateDefaultResult,
+  Segments,
   SequenceInfo,
   SequenceRegistry,
   TableRegistry,

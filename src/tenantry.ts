@@ -18,7 +18,7 @@ import { DatabaseProvisioner, Router, type Identity } from './isolation/index.js
 import { ServerRegistry, deriveBudget } from './servers/index.js';
 import { PoolManager, type PoolStats } from './pool/index.js';
 import { PooledTenantDb, type QueryInput, type TenantDb } from './session/index.js';
-import { GroupRegistry, SequenceRegistry, TableRegistry } from './tables/index.js';
+import { GroupRegistry, Segments, SequenceRegistry, TableRegistry } from './tables/index.js';
 import { TenantStore } from './tenants/index.js';
 
 /** The operator's connection: plain node-postgres queries, outside any tenant. */
@@ -55,6 +55,8 @@ export interface Tenantry extends AsyncDisposable {
   readonly sequences: SequenceRegistry;
   /** Tenant groups sharing one segment of a table (seed 004's LowesItm). */
   readonly groups: GroupRegistry;
+  /** Segment allocation and moving rows out of the default tenant's segment. */
+  readonly segments: Segments;
   /** Declares multi-tenant and shared tables. */
   readonly tables: TableRegistry;
   /** The catalog cache (NOTIFY-invalidated). */
@@ -195,6 +197,7 @@ class TenantryInstance implements Tenantry {
   readonly servers: ServerRegistry;
   readonly sequences: SequenceRegistry;
   readonly groups: GroupRegistry;
+  readonly segments: Segments;
   #closed = false;
 
   constructor(
@@ -217,6 +220,7 @@ class TenantryInstance implements Tenantry {
     this.servers = parts.servers;
     this.sequences = new SequenceRegistry(admin, parts.databases, roles.owner);
     this.groups = new GroupRegistry(admin, catalog, roles);
+    this.segments = new Segments(admin, roles);
     this.tenants = new TenantStore({
       pool: admin,
       cache: catalog,

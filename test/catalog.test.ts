@@ -129,9 +129,9 @@ describe('multi-tenant table declarations', () => {
       );
       expect(rows[0]).toEqual({ relrowsecurity: true, relforcerowsecurity: true });
       const policies = await c.query(
-        "SELECT count(*)::int AS n FROM pg_policies WHERE tablename = 'customer'",
+        "SELECT string_agg(policyname || ':' || permissive, ',' ORDER BY policyname) AS n FROM pg_policies WHERE tablename = 'customer'",
       );
-      expect(policies.rows[0]?.n).toBe(1);
+      expect(policies.rows[0]?.n).toBe('tenantry_allocation:RESTRICTIVE,tenantry_isolation:PERMISSIVE');
     });
   });
 });

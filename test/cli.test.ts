@@ -238,7 +238,20 @@ describe('the tenantry CLI against its own embedded server', () => {
     expect((await cli('sql', 'select 1')).code).toBe(2);
     expect((await cli('no-such-command')).code).toBe(2);
     expect((await cli('tenant', 'create', 'X', '--kind', 'weird')).code).toBe(2);
-    for (const args of [[], ['serve'], ['tenant'], ['tenant', 'create'], ['table'], ['sql']]) {
+    for (const args of [
+      [],
+      ['serve'],
+      ['tenant'],
+      ['tenant', 'create'],
+      ['tenant', 'allocate'],
+      ['table'],
+      ['sql'],
+      ['server'],
+      ['group'],
+      ['sequence'],
+      ['migrate-default'],
+      ['rotate-key'],
+    ]) {
       const help = await cli(...args, '--help');
       expect(help.code, args.join(' ')).toBe(0);
       expect(help.stdout).toMatch(/Usage: tenantry/);

@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { isTenantryError } from '../errors.js';
 import { groupCommand } from './commands/group.js';
 import { rotateKeyCommand } from './commands/key.js';
+import { migrateDefaultCommand } from './commands/migrate-default.js';
 import { sequenceCommand } from './commands/sequence.js';
 import { serveCommand } from './commands/serve.js';
 import { serverCommand } from './commands/server.js';
@@ -44,6 +45,7 @@ function build(): Command {
     serverCommand,
     groupCommand,
     sequenceCommand,
+    migrateDefaultCommand,
   ])
     program.addCommand(command(globals));
   const exitOverride = (command: Command) => {

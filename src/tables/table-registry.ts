@@ -28,6 +28,7 @@ export class TableRegistry {
     const column = options.tenantColumn ?? 'tenant_id';
     await this.#call(table, async (client) => {
       await client.query('SELECT tenantry.multi_tenant($1::regclass, $2)', [table, column]);
+      await client.query('SELECT tenantry.add_allocation_policy($1::regclass)', [table]);
       await provisionTableForSchemas(client, table, column);
     });
     return this.#registered(table);

@@ -99,6 +99,19 @@ export function tenantCommand(globals: () => GlobalFlags): Command {
       });
   }
 
+  for (const verb of ['allocate', 'deallocate'] as const) {
+    tenant
+      .command(`${verb} <tenant>`)
+      .description(`${verb} the tenant's data segment of a multi-tenant table`)
+      .requiredOption('--table <table>', 'the multi-tenant table')
+      .action(async (ref: string, opts: { table: string }) => {
+        await withTenantry(globals(), async (t) => {
+          await t.segments[verb](ref, opts.table);
+          out(`${verb}d ${ref} in ${opts.table}`);
+        });
+      });
+  }
+
   tenant
     .command('drop <tenant>')
     .description('delete a tenant and all its rows, in one transaction (needs --force)')

@@ -1,0 +1,64 @@
+-- tenantry catalog, version 9: allocated and unallocated segments (seed 004). Each tenant's
+-- segment of a multi-tenant table is allocated or not: regular tenants' segments are allocated
+-- at creation, the default tenant's are not. Touching an unallocated segment is an error.
+
+-- Exceptions to that rule, per segment and table: allocated = false for a regular tenant,
+-- allocated = true for the default tenant.
+CREATE TABLE tenantry.allocation (
+  segment     integer NOT NULL REFERENCES tenantry.tenant (id) ON DELETE CASCADE,
+  schema_name name NOT NULL,
+  table_name  name NOT NULL,
+  allocated   boolean NOT NULL,
+  PRIMARY KEY (segment, schema_name, table_name),
+  FOREIGN KEY (schema_name, table_name) REFERENCES tenantry.registered_table (schema_name, table_name) ON DELETE CASCADE
+);
+REVOKE ALL ON tenantry.allocation FROM PUBLIC;
+GRANT SELECT ON tenantry.allocation TO {{maint}};
+
+-- True when the current tenant's segment of `tbl` ('schema.table') is allocated; raises
+-- TENANTRY_ERR_NOT_ALLOCATED when it is not; NULL-safe (no tenant: true, and the isolation
+-- policy then matches no row).
+CREATE FUNCTION tenantry.allocated(schema_name name, table_name name) RETURNS boolean
+LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+  t integer := tenantry.current_tenant();
+  a boolean;
+BEGIN
+  IF t IS NULL THEN
+    RETURN true;
+  END IF;
+  SELECT x.allocated INTO a FROM tenantry.allocation x
+  WHERE x.segment = t AND x.schema_name = allocated.schema_name AND x.table_name = allocated.table_name;
+  IF coalesce(a, t <> 0) THEN
+    RETURN true;
+  END IF;
+  RAISE EXCEPTION 'TENANTRY_ERR_NOT_ALLOCATED: The segment of tenant % in %.% is not allocated; allocate it with `tenantry tenant allocate`.',
+    (SELECT name FROM tenantry.tenant WHERE id = t), schema_name, table_name
+    USING ERRCODE = '55000';
+END
+$fn$;
+REVOKE ALL ON FUNCTION tenantry.allocated(name, name) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION tenantry.allocated(name, name) TO {{app}}, {{global}}, {{maint}};
+
+-- Adds the restrictive allocation policy to a multi-tenant table (in addition to its isolation
+-- policy): evaluated once per statement.
+CREATE FUNCTION tenantry.add_allocation_policy(base regclass) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+  rel record;
+  expr text;
+BEGIN
+  SELECT n.nspname, c.relname INTO rel FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = base;
+  expr := format('(SELECT tenantry.allocated(%L, %L))', rel.nspname, rel.relname);
+  EXECUTE format('DROP POLICY IF EXISTS tenantry_allocation ON %s', base);
+  EXECUTE format('CREATE POLICY tenantry_allocation ON %s AS RESTRICTIVE FOR ALL USING (%s) WITH CHECK (%s)', base, expr, expr);
+END
+$fn$;
+REVOKE ALL ON FUNCTION tenantry.add_allocation_policy(regclass) FROM PUBLIC;
+
+SELECT tenantry.add_allocation_policy(format('%I.%I', schema_name, table_name)::regclass)
+FROM tenantry.registered_table WHERE kind = 'multi_tenant';
