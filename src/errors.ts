@@ -159,6 +159,12 @@ export const errorCodes = {
     status: 409,
     sqlstate: '55000',
   },
+  INDEX_LIMIT: {
+    message:
+      '{table} already has {count} tenant indexes (max_tenant_indexes_per_table); every index slows planning and writes for all tenants.',
+    status: 409,
+    sqlstate: '54000',
+  },
   CLOSED: {
     message: 'This tenantry instance has been closed.',
     status: 503,

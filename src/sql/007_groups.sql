@@ -88,7 +88,8 @@ BEGIN
   EXECUTE format('CREATE POLICY tenantry_isolation ON %s FOR ALL USING (%s) WITH CHECK (%s)', qualified, pol_using, pol_check);
   EXECUTE format('ALTER TABLE %s ALTER COLUMN %I SET DEFAULT tenantry.current_segment(%L)', qualified, tenant_column, qualified);
   SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO cols
-  FROM pg_attribute a WHERE a.attrelid = base AND a.attnum > 0 AND NOT a.attisdropped AND a.attname <> tenant_column;
+  FROM pg_attribute a WHERE a.attrelid = base AND a.attnum > 0 AND NOT a.attisdropped AND a.attname <> tenant_column
+    AND a.attname <> 'tenantry_ext';
   -- The view computes the segment columns from the tenant column; tenant roles still cannot
   -- name the base table (no USAGE on its schema), so they reach this column only that way.
   EXECUTE format('GRANT SELECT (%I) ON %s TO {{app}}, {{tenants}}', tenant_column, qualified);

@@ -29,6 +29,35 @@ export function tableCommand(globals: () => GlobalFlags): Command {
     });
 
   table
+    .command('add-column <table> <column> <type>')
+    .description("add a column of the tenant's own to its view of a multi-tenant table (Phoenix)")
+    .requiredOption('--tenant <tenant>', 'the tenant')
+    .action(async (name: string, column: string, type: string, opts: { tenant: string }) => {
+      await withTenantry(globals(), async (t) => {
+        await t.withTenant(opts.tenant, (db) =>
+          db.query('SELECT tenantry.add_tenant_column($1, $2, $3)', [name, column, type]),
+        );
+        process.stdout.write(`added ${column} ${type} to ${opts.tenant}'s ${name}\n`);
+      });
+    });
+
+  table
+    .command('add-index <table> <columns...>')
+    .description("create an index serving a tenant's queries on its view of a multi-tenant table")
+    .requiredOption('--tenant <tenant>', 'the tenant')
+    .action(async (name: string, columns: string[], opts: { tenant: string }) => {
+      await withTenantry(globals(), async (t) => {
+        const { rows } = await t.withTenant(opts.tenant, (db) =>
+          db.query<{ index: string }>('SELECT tenantry.create_tenant_index($1, $2) AS index', [
+            name,
+            columns,
+          ]),
+        );
+        process.stdout.write(`index ${rows[0]?.index ?? ''} serves ${opts.tenant}'s ${name}\n`);
+      });
+    });
+
+  table
     .command('list')
     .description('list registered tables')
     .option('--json', 'print JSON')

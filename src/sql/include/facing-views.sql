@@ -32,7 +32,8 @@ DECLARE
 BEGIN
   SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO cols
   FROM pg_attribute a
-  WHERE a.attrelid = base AND a.attnum > 0 AND NOT a.attisdropped AND a.attname IS DISTINCT FROM tenant_column;
+  WHERE a.attrelid = base AND a.attnum > 0 AND NOT a.attisdropped AND a.attname IS DISTINCT FROM tenant_column
+    AND a.attname <> 'tenantry_ext';
   view := format('%I.%I', target_schema, (SELECT relname FROM pg_class WHERE oid = base));
   EXECUTE format('CREATE OR REPLACE VIEW %s WITH (security_invoker = true, security_barrier = true) AS SELECT %s FROM %s',
                  view, cols, base);
