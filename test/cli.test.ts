@@ -98,6 +98,22 @@ describe('the tenantry CLI against its own embedded server', () => {
         .stdout,
     ) as { n: number }[];
     expect(nums.map((r) => r.n)).toEqual([1, 2, 3]);
+    const view = JSON.parse(
+      (await cli('sql', '--tenant', 'Lowes', '--json', 'select name from ma_customers')).stdout,
+    ) as unknown;
+    expect(view).toEqual([{ name: 'George Holmes' }]);
+    const loyalty = JSON.parse(
+      (
+        await cli(
+          'sql',
+          '--tenant',
+          'HomeDepot',
+          '--json',
+          'select name, loyalty from customer where loyalty is not null',
+        )
+      ).stdout,
+    ) as unknown;
+    expect(loyalty).toEqual([{ name: 'Albert Hall', loyalty: 3 }]);
     const groups = JSON.parse((await cli('group', 'list', '--json')).stdout) as {
       name: string;
       members: string[];

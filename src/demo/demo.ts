@@ -59,7 +59,8 @@ const items: Record<string, [number, string, string][]> = {
 /**
  * Installs seed 004's demo: tables `customer`, `"order"`, `item` (multi-tenant) and `state`
  * (shared); tenants HomeDepot, Lowes, LowesNY, LowesBos and the super tenant `ops`; the group
- * LowesItm (LowesNY and LowesBos share `item`); the multi-tenant sequence custnum; their rows.
+ * LowesItm (LowesNY and LowesBos share `item`); the multi-tenant sequence custnum; Lowes's view
+ * ma_customers and HomeDepot's own column customer.loyalty; their rows.
  * Does nothing when the tenant HomeDepot already exists.
  */
 export async function seedDemo(tenantry: Tenantry): Promise<DemoResult> {
@@ -100,5 +101,13 @@ export async function seedDemo(tenantry: Tenantry): Promise<DemoResult> {
       }),
     );
   }
+  // Phoenix: a tenant-specific view (Lowes) and a per-tenant column (HomeDepot).
+  await tenantry.withTenant('Lowes', (db) =>
+    db.query("CREATE VIEW ma_customers AS SELECT * FROM customer WHERE state = 'MA'"),
+  );
+  await tenantry.withTenant('HomeDepot', async (db) => {
+    await db.query("SELECT tenantry.add_tenant_column('customer', 'loyalty', 'integer')");
+    await db.query("UPDATE customer SET loyalty = 3 WHERE name = 'Albert Hall'");
+  });
   return { created: true, tenants };
 }
