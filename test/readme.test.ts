@@ -9,7 +9,7 @@ const root = join(import.meta.dirname, '..');
 describe('the README', () => {
   it('its library quickstart runs as written and prints what it promises', async () => {
     const readme = readFileSync(join(root, 'README.md'), 'utf8');
-    const block = /<!-- quickstart -->\n```ts\n([\s\S]*?)```\n<!-- \/quickstart -->/.exec(readme)?.[1];
+    const block = /<!-- quickstart -->\s*```ts\n([\s\S]*?)```\s*<!-- \/quickstart -->/.exec(readme)?.[1];
     expect(block).toBeDefined();
     const dir = join(root, 'test-output');
     mkdirSync(dir, { recursive: true });
