@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
@@ -63,10 +63,18 @@ export interface BenchDatabase {
   readonly where: string;
   /** PostgreSQL's `server_version`. */
   readonly serverVersion: string;
-  /** Roles to drop after the database (on an external server; cluster-wide objects). */
+  /**
+   * Roles to drop after the database on an external server (roles are cluster-wide); tenant
+   * login roles listed in `tenantry.tenant_role` are dropped too.
+   */
   dropRolesOnClose(...roles: string[]): void;
   /** Drops the database (external server) or stops the embedded server and removes its files. */
   close(): Promise<void>;
+}
+
+/** The role names of a tenantry installation (`tenantry.roles`), whatever roles it has. */
+export function roleNames(roles: object): string[] {
+  return Object.values(roles).filter((value: unknown): value is string => typeof value === 'string');
 }
 
 /** Returns `url` pointing at `database`. */
@@ -147,9 +155,16 @@ export async function openDatabase(label: string): Promise<BenchDatabase> {
         if (dataDir) rmSync(dataDir, { recursive: true, force: true });
         return;
       }
+      // Tenant login roles tenantry created (cluster-wide, like its own roles).
+      const tenantRoles = await withClient(urlFor(serverUrl, database), async (client) => {
+        const { rows } = await client.query<{ role_name: string }>(
+          `SELECT role_name FROM tenantry.tenant_role WHERE to_regclass('tenantry.tenant_role') IS NOT NULL`,
+        );
+        return rows.map((row) => row.role_name);
+      }).catch(() => [] as string[]);
       await withClient(serverUrl, async (client) => {
         await client.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(database)} WITH (FORCE)`);
-        for (const role of roles) {
+        for (const role of [...tenantRoles, ...roles]) {
           await client
             .query(`DROP ROLE IF EXISTS ${pg.escapeIdentifier(role)}`)
             .catch((error: unknown) => console.error(`could not drop role ${role}: ${String(error)}`));
@@ -159,12 +174,31 @@ export async function openDatabase(label: string): Promise<BenchDatabase> {
   };
 }
 
+/**
+ * For `pool.on('error')`: pg-pool's `end()` resolves before its sockets have closed, so stopping
+ * the server right after can fail an idle connection; that is not a benchmark failure.
+ */
+export function ignoreIdleError(): void {}
+
 /** Median of `values` (NaN when empty). */
 export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   if (sorted.length === 0) return Number.NaN;
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/**
+ * Median of the per-round ratios `ours[i] / baseline[i]`: each pair ran back to back, so slow
+ * drifts of the machine cancel out (a cross-check of the ratio of medians).
+ */
+export function pairedRatio(baseline: readonly number[], ours: readonly number[]): number {
+  return median(baseline.map((value, i) => ours[i]! / value));
+}
+
+/** The 1-minute load average: other processes on this machine (tests, builds) add noise. */
+export function loadAverage(): number {
+  return round(loadavg()[0] ?? Number.NaN, 2);
 }
 
 /** A uniformly random integer in [min, max]. */
@@ -187,7 +221,12 @@ export async function throughput(
   const deadline = start + durationMs;
   await Promise.all(
     Array.from({ length: concurrency }, async (_, worker) => {
-      while (performance.now() < deadline) count += (await op(worker)) ?? 1;
+      while (performance.now() < deadline) {
+        // Not `count += await op()`: that reads `count` before the await and loses the
+        // increments other loops make meanwhile.
+        const done = await op(worker);
+        count += done ?? 1;
+      }
     }),
   );
   return count / ((performance.now() - start) / 1000);

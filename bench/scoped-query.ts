@@ -20,7 +20,12 @@ import {
   parseArgs,
   printResult,
   randomInt,
+  ignoreIdleError,
+  loadAverage,
+  pairedRatio,
+  roleNames,
   round,
+  throughput,
   urlAs,
   type BenchDatabase,
 } from './harness.js';
@@ -105,11 +110,12 @@ async function countRoundTrips(
   const tenantry = await createTenantry({
     databaseUrl: url,
     install: false,
-    pool: { max: 1 },
+    pool: { budget: 1 },
     catalogPollMs: 3_600_000,
   });
   const basePool = new pg.Pool({ connectionString: url, max: 1 });
   const appPool = new pg.Pool({ connectionString: urlAs(url, appRole, appPassword), max: 1 });
+  for (const pool of [basePool, appPool]) pool.on('error', ignoreIdleError);
   const runners = makeRunners(tenantry, basePool, appPool);
   const queries = 200;
   const result = {} as Record<keyof Runners, { roundTrips: number; clientMessages: number }>;
@@ -141,15 +147,16 @@ export async function main(argv: readonly string[]): Promise<void> {
   const warmupMs = args.quick ? 500 : 2_000;
 
   const started = Date.now();
+  const loadStart = loadAverage();
   const db = await openDatabase(BENCH);
   let tenantry: Tenantry | undefined;
   let basePool: pg.Pool | undefined;
   let appPool: pg.Pool | undefined;
   let summary: Parameters<typeof printResult>[0];
   try {
-    console.log(`${BENCH}: PostgreSQL ${db.serverVersion}, ${db.where}`);
-    tenantry = await createTenantry({ databaseUrl: db.url, pool: { max: POOL_MAX } });
-    db.dropRolesOnClose(tenantry.roles.app, tenantry.roles.maint, tenantry.roles.owner);
+    console.log(`${BENCH}: PostgreSQL ${db.serverVersion}, ${db.where}; load average ${loadStart}`);
+    tenantry = await createTenantry({ databaseUrl: db.url, pool: { budget: POOL_MAX } });
+    db.dropRolesOnClose(...roleNames(tenantry.roles));
 
     await tenantry.operator.query(
       `CREATE TABLE public.customer (
@@ -181,6 +188,7 @@ export async function main(argv: readonly string[]): Promise<void> {
       connectionString: urlAs(db.url, tenantry.roles.app, appPassword),
       max: POOL_MAX,
     });
+    for (const pool of [basePool, appPool]) pool.on('error', ignoreIdleError);
     const runners = makeRunners(tenantry, basePool, appPool);
     console.log(
       `${TENANTS} tenants × ${ROWS_PER_TENANT} rows; ${CLIENTS} concurrent clients, pool max ${POOL_MAX}; ` +
@@ -200,8 +208,7 @@ export async function main(argv: readonly string[]): Promise<void> {
 
     const side = (name: keyof Runners) => ({
       name,
-      run: () =>
-        throughputOf(roundMs, (tenant, custNum) => runners[name](tenant, custNum), tenants),
+      run: () => throughputOf(roundMs, (tenant, custNum) => runners[name](tenant, custNum), tenants),
     });
     const sides = [side('baseline'), side('ours'), side('naive')];
     for (const s of sides) await throughputOf(warmupMs, (t, n) => runners[s.name](t, n), tenants);
@@ -216,19 +223,26 @@ export async function main(argv: readonly string[]): Promise<void> {
     const ours = median(results.get('ours')!);
     const naive = median(results.get('naive')!);
     const ratio = ours / baseline;
+    const paired = pairedRatio(results.get('baseline')!, results.get('ours')!);
     const pass = ratio >= GOAL;
+    const loadEnd = loadAverage();
     console.log(
       `baseline (raw pg.Pool, superuser, tenant_id in WHERE, 1 round trip): ${fmtRate(baseline)} queries/s (median of ${rounds})`,
     );
     console.log(
       `ours (withTenant + db.query, RLS, ${trips.ours.roundTrips} round trip):            ${fmtRate(ours)} queries/s (median of ${rounds})`,
     );
-    console.log(`ratio ours/baseline: ${ratio.toFixed(3)} (goal ≥ ${GOAL}) ${pass ? 'PASS' : 'FAIL'}`);
+    console.log(
+      `ratio ours/baseline: ${ratio.toFixed(3)} (goal ≥ ${GOAL}) ${pass ? 'PASS' : 'FAIL'}; ` +
+        `median of per-round ratios ${paired.toFixed(3)}`,
+    );
     console.log(
       `naive (BEGIN; set_config; query; COMMIT = ${trips.naive.roundTrips} round trips): ${fmtRate(naive)} queries/s ` +
         `= ${(naive / baseline).toFixed(3)} × baseline; ours is ${(ours / naive).toFixed(2)}× naive`,
     );
-    console.log(`total time ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    console.log(
+      `total time ${((Date.now() - started) / 1000).toFixed(1)} s; load average ${loadStart} at start, ${loadEnd} at end`,
+    );
     summary = {
       bench: BENCH,
       unit: 'queries/s',
@@ -240,6 +254,7 @@ export async function main(argv: readonly string[]): Promise<void> {
       round_trips_baseline: trips.baseline.roundTrips,
       round_trips_ours: trips.ours.roundTrips,
       round_trips_naive: trips.naive.roundTrips,
+      ratio_paired: round(paired),
       naive: Math.round(naive),
       naive_ratio: round(naive / baseline),
       ours_vs_naive: round(ours / naive),
@@ -249,6 +264,8 @@ export async function main(argv: readonly string[]): Promise<void> {
       baseline_rounds: results.get('baseline')!.map(Math.round),
       ours_rounds: results.get('ours')!.map(Math.round),
       naive_rounds: results.get('naive')!.map(Math.round),
+      load_start: loadStart,
+      load_end: loadEnd,
       quick: args.quick,
     };
   } finally {
@@ -266,7 +283,6 @@ async function throughputOf(
   op: (tenant: TenantInfo, custNum: number) => Promise<void>,
   tenants: readonly TenantInfo[],
 ): Promise<number> {
-  const { throughput } = await import('./harness.js');
   return throughput(CLIENTS, durationMs, () =>
     op(tenants[randomInt(0, tenants.length - 1)]!, randomInt(1, ROWS_PER_TENANT)),
   );

@@ -22,7 +22,10 @@ class MessageSplitter {
   /** The client's first message (startup) has no type byte. */
   #untypedFirst: boolean;
 
-  constructor(untypedFirst: boolean, private readonly onMessage: (type: number) => void) {
+  constructor(
+    untypedFirst: boolean,
+    private readonly onMessage: (type: number) => void,
+  ) {
     this.#untypedFirst = untypedFirst;
   }
 

@@ -1,0 +1,38 @@
+// Launches one benchmark: `node bench/run.js NAME [--quick]` (via `npm run bench -- NAME`).
+// The benchmarks are TypeScript in bench/*.ts; `npm run build` compiles them to dist/bench/.
+/* global console, process, URL */
+const benches = {
+  'scoped-query': 'tenant-scoped point query through withTenant vs a raw pg.Pool (queries/s)',
+  'rls-overhead': 'row-level security cost per query shape, prepared and simple protocol (ratio)',
+  'rls-alternatives': 'the rls-overhead workload under alternative policy/function forms (ratio)',
+  'tenants-scale': "10,000 tenants on max_connections=100: seed 002's pool per tenant vs tenantry (requests/s)",
+  'cold-tenant': "a tenant's first query vs its second, per isolation model (ms)",
+};
+
+const [name, ...args] = process.argv.slice(2);
+if (name === undefined || !Object.hasOwn(benches, name)) {
+  if (name !== undefined) console.error(`unknown benchmark ${JSON.stringify(name)}\n`);
+  console.error('usage: npm run bench -- NAME [--quick] [--explain (rls-*)]\n\navailable benchmarks:');
+  for (const [bench, what] of Object.entries(benches)) console.error(`  ${bench.padEnd(18)} ${what}`);
+  process.exit(2);
+}
+
+/** @type {{ main: (argv: readonly string[]) => Promise<void> }} */
+let bench;
+try {
+  bench = await import(new URL(`../dist/bench/${name}.js`, import.meta.url).href);
+} catch (error) {
+  console.error(`cannot load dist/bench/${name}.js (run \`npm run bench -- ${name}\`, which builds first):`);
+  console.error(error);
+  process.exit(1);
+}
+try {
+  await bench.main(args);
+} catch (error) {
+  if (error instanceof Error && error.name === 'UsageError') {
+    console.error(`${name}: ${error.message}`);
+    process.exit(2);
+  }
+  console.error(error);
+  process.exit(1);
+}
