@@ -5,7 +5,8 @@ const benches = {
   'scoped-query': 'tenant-scoped point query through withTenant vs a raw pg.Pool (queries/s)',
   'rls-overhead': 'row-level security cost per query shape, prepared and simple protocol (ratio)',
   'rls-alternatives': 'the rls-overhead workload under alternative policy/function forms (ratio)',
-  'tenants-scale': "10,000 tenants on max_connections=100: seed 002's pool per tenant vs tenantry (requests/s)",
+  'tenants-scale':
+    "10,000 tenants on max_connections=100: seed 002's pool per tenant vs tenantry (requests/s)",
   'cold-tenant': "a tenant's first query vs its second, per isolation model (ms)",
 };
 
