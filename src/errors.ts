@@ -188,6 +188,47 @@ export const errorCodes = {
     status: 500,
     sqlstate: 'F0000',
   },
+  DOMAIN_NOT_FOUND: {
+    message: 'Domain {domain} does not exist; add it with `tenantry domain add {domain} --tenant TENANT`.',
+    status: 404,
+    sqlstate: '42704',
+  },
+  DOMAIN_EXISTS: {
+    message: 'A domain named {domain} already exists (names are unique, case-insensitively).',
+    status: 409,
+    sqlstate: '42710',
+  },
+  USER_NOT_FOUND: {
+    message: 'User {user} does not exist; add it with `tenantry user add {user} --password-stdin`.',
+    status: 404,
+    sqlstate: '42704',
+  },
+  USER_EXISTS: {
+    message: 'User {user} already exists (user names are unique per domain, case-insensitively).',
+    status: 409,
+    sqlstate: '42710',
+  },
+  AUTH: {
+    message: 'Authentication failed: unknown user or wrong password.',
+    status: 401,
+    sqlstate: '28P01',
+  },
+  AUTH_SYSTEM_UNKNOWN: {
+    message:
+      'Domain {domain} authenticates with {authSystem}, which is not registered in this process; call authenticators.register({authSystem}, fn) at start-up.',
+    status: 500,
+    sqlstate: '28000',
+  },
+  TOKEN_INVALID: {
+    message: 'The principal is not valid: {problem}. Log in again to get a new one.',
+    status: 401,
+    sqlstate: '28000',
+  },
+  TOKEN_EXPIRED: {
+    message: 'The principal expired at {expiredAt}; log in again to get a new one.',
+    status: 401,
+    sqlstate: '28000',
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 /** A tenantry error code without its prefix, e.g. `'TENANT_DISABLED'`. */

@@ -137,8 +137,12 @@ export async function copyTable(client: pg.ClientBase, plan: Grantees, table: Ta
   if (!(exists.rows[0] as { found: boolean }).found) {
     for (const statement of table.create) await client.query(statement);
   }
-  const policy = `${column} = (SELECT tenantry.current_tenant())`;
-  await client.query(`ALTER TABLE ${qualified} ALTER COLUMN ${column} SET DEFAULT tenantry.current_tenant()`);
+  const { rows: exprRows } = await client.query<{ expr: string }>('SELECT tenantry.tenant_expr($1) AS expr', [
+    plan.appRole,
+  ]);
+  const tenantExpr = (exprRows[0] as { expr: string }).expr;
+  const policy = `${column} = (SELECT ${tenantExpr})`;
+  await client.query(`ALTER TABLE ${qualified} ALTER COLUMN ${column} SET DEFAULT ${tenantExpr}`);
   await client.query(`ALTER TABLE ${qualified} DROP CONSTRAINT IF EXISTS tenantry_tenant_fk`);
   await client.query(
     `ALTER TABLE ${qualified} ADD CONSTRAINT tenantry_tenant_fk FOREIGN KEY (${column}) REFERENCES tenantry.tenant (id)`,

@@ -97,13 +97,13 @@ BEGIN
       USING ERRCODE = '42P16', HINT = 'Make the tenant column the first column on both sides of the foreign key.';
   END IF;
 
-  EXECUTE format('ALTER TABLE %s ALTER COLUMN %I SET DEFAULT tenantry.current_tenant()', qualified, tenant_column);
+  EXECUTE format('ALTER TABLE %s ALTER COLUMN %I SET DEFAULT %s', qualified, tenant_column, tenantry.tenant_expr('{{app_name}}'));
   IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = target AND conname = 'tenantry_tenant_fk') THEN
     EXECUTE format('ALTER TABLE %s ADD CONSTRAINT tenantry_tenant_fk FOREIGN KEY (%I) REFERENCES tenantry.tenant (id)', qualified, tenant_column);
   END IF;
   EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', qualified);
   EXECUTE format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', qualified);
-  pol_expr := format('%I = (SELECT tenantry.current_tenant())', tenant_column);
+  pol_expr := format('%I = (SELECT %s)', tenant_column, tenantry.tenant_expr('{{app_name}}'));
   EXECUTE format('DROP POLICY IF EXISTS tenantry_isolation ON %s', qualified);
   EXECUTE format('CREATE POLICY tenantry_isolation ON %s AS PERMISSIVE FOR ALL USING (%s) WITH CHECK (%s)', qualified, pol_expr, pol_expr);
 

@@ -11,14 +11,6 @@ CREATE TABLE tenantry.credential (
   PRIMARY KEY (owner, field)
 );
 
--- Login roles that act for exactly one tenant: current_tenant() resolves them from session_user.
-CREATE TABLE tenantry.tenant_role (
-  role_name  name PRIMARY KEY,
-  tenant_id  integer NOT NULL REFERENCES tenantry.tenant (id) ON DELETE CASCADE,
-  created_at timestamptz NOT NULL DEFAULT now()
-);
-CREATE INDEX tenant_role_tenant ON tenantry.tenant_role (tenant_id);
-
 -- PostgreSQL servers tenants can be placed on. 'main' is the catalog's own server; the URL of
 -- any other is sealed in tenantry.credential (owner 'server:<name>', field 'url').
 CREATE TABLE tenantry.server (
@@ -40,22 +32,7 @@ CREATE TRIGGER tenant_role_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE 
 CREATE TRIGGER server_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON tenantry.server
   FOR EACH STATEMENT EXECUTE FUNCTION tenantry.announce_change();
 
-REVOKE ALL ON tenantry.credential, tenantry.tenant_role, tenantry.server FROM PUBLIC;
-
--- The current tenant: a tenant login role always acts for its own tenant (SQL it sends cannot
--- change that); any other role acts for the transaction-local setting tenantry.tenant.
-CREATE OR REPLACE FUNCTION tenantry.current_tenant() RETURNS integer
-LANGUAGE sql STABLE PARALLEL SAFE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-  SELECT t.id
-  FROM tenantry.tenant t
-  WHERE t.id = coalesce(
-    (SELECT r.tenant_id FROM tenantry.tenant_role r WHERE r.role_name = session_user),
-    (SELECT CASE WHEN s ~ '^(0|-?[1-9][0-9]{0,8})$' THEN s::integer END
-     FROM (SELECT current_setting('tenantry.tenant', true) AS s) AS setting)
-  )
-$$;
+REVOKE ALL ON tenantry.credential, tenantry.server FROM PUBLIC;
 
 -- Creates a schema tenant's copy of one multi-tenant table in its data schema: same columns,
 -- defaults, checks and indexes (LIKE … INCLUDING ALL), the tenant foreign key, forced row-level
@@ -85,10 +62,10 @@ BEGIN
     EXECUTE format('ALTER TABLE %s ADD CONSTRAINT tenantry_tenant_fk FOREIGN KEY (%I) REFERENCES tenantry.tenant (id)',
                    copy, tenant_column);
   END IF;
-  EXECUTE format('ALTER TABLE %s ALTER COLUMN %I SET DEFAULT tenantry.current_tenant()', copy, tenant_column);
+  EXECUTE format('ALTER TABLE %s ALTER COLUMN %I SET DEFAULT %s', copy, tenant_column, tenantry.tenant_expr('{{app_name}}'));
   EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', copy);
   EXECUTE format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', copy);
-  pol_expr := format('%I = (SELECT tenantry.current_tenant())', tenant_column);
+  pol_expr := format('%I = (SELECT %s)', tenant_column, tenantry.tenant_expr('{{app_name}}'));
   EXECUTE format('DROP POLICY IF EXISTS tenantry_isolation ON %s', copy);
   EXECUTE format('CREATE POLICY tenantry_isolation ON %s FOR ALL USING (%s) WITH CHECK (%s)', copy, pol_expr, pol_expr);
   EXECUTE format('REVOKE ALL ON %s FROM PUBLIC', copy);

@@ -42,18 +42,26 @@ $fn$;
 REVOKE ALL ON FUNCTION tenantry.allocated(name, name) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION tenantry.allocated(name, name) TO {{app}}, {{global}}, {{maint}};
 
--- Adds the restrictive allocation policy to a multi-tenant table (in addition to its isolation
--- policy): evaluated once per statement.
+-- (Re)creates the restrictive allocation policy of a multi-tenant table, in addition to its
+-- isolation policy. While no regular tenant's segment of the table is deallocated, only the
+-- default tenant needs the catalog check, so the policy asks for it only then; the common case
+-- costs an inline comparison per statement.
 CREATE FUNCTION tenantry.add_allocation_policy(base regclass) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
-  rel record;
+  rel  record;
   expr text;
+  check_all boolean;
 BEGIN
   SELECT n.nspname, c.relname INTO rel FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = base;
-  expr := format('(SELECT tenantry.allocated(%L, %L))', rel.nspname, rel.relname);
+  check_all := EXISTS (SELECT 1 FROM tenantry.allocation a
+                       WHERE a.schema_name = rel.nspname AND a.table_name = rel.relname AND a.segment <> 0 AND NOT a.allocated);
+  expr := CASE WHEN check_all
+    THEN format('(SELECT tenantry.allocated(%L, %L))', rel.nspname, rel.relname)
+    ELSE format('(SELECT CASE WHEN (%s) IS DISTINCT FROM 0 THEN true ELSE tenantry.allocated(%L, %L) END)',
+                tenantry.tenant_expr('{{app_name}}'), rel.nspname, rel.relname) END;
   EXECUTE format('DROP POLICY IF EXISTS tenantry_allocation ON %s', base);
   EXECUTE format('CREATE POLICY tenantry_allocation ON %s AS RESTRICTIVE FOR ALL USING (%s) WITH CHECK (%s)', base, expr, expr);
 END

@@ -58,6 +58,8 @@ export class Segments {
        ON CONFLICT (segment, schema_name, table_name) DO UPDATE SET allocated = EXCLUDED.allocated`,
       [id, ref.schema, ref.table, allocated],
     );
+    // The policy's cheap form holds only while no regular segment of the table is deallocated.
+    await this.#pool.query('SELECT tenantry.add_allocation_policy($1::regclass)', [ref.qualified]);
   }
 
   /** Allocates the tenant's segment of `table` (the default tenant's are unallocated until then). */

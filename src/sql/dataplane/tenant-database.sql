@@ -15,18 +15,7 @@ CREATE TABLE tenantry.tenant_role (
 INSERT INTO tenantry.tenant_role (role_name, tenant_id) VALUES ({{role_literal}}, {{id}});
 REVOKE ALL ON tenantry.tenant, tenantry.tenant_role FROM PUBLIC;
 
-CREATE FUNCTION tenantry.current_tenant() RETURNS integer
-LANGUAGE sql STABLE PARALLEL SAFE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-  SELECT t.id
-  FROM tenantry.tenant t
-  WHERE t.id = coalesce(
-    (SELECT r.tenant_id FROM tenantry.tenant_role r WHERE r.role_name = session_user),
-    (SELECT CASE WHEN s ~ '^(0|-?[1-9][0-9]{0,8})$' THEN s::integer END
-     FROM (SELECT current_setting('tenantry.tenant', true) AS s) AS setting)
-  )
-$$;
+-- @include current-tenant.sql
 
 CREATE FUNCTION tenantry.tenant_id() RETURNS integer
 LANGUAGE sql STABLE PARALLEL SAFE

@@ -1,0 +1,44 @@
+-- Shared by the catalog (migration 002) and every database tenant's data plane.
+
+-- The tenant the current session or transaction acts for. A tenant login role (registered in
+-- tenantry.tenant_role) always acts for its own tenant: SQL it sends cannot change that. Any
+-- other role acts for the transaction-local setting tenantry.tenant. Unset, empty, malformed or
+-- unknown gives NULL, which matches no row. PL/pgSQL, so its statements' plans are cached.
+CREATE OR REPLACE FUNCTION tenantry.current_tenant() RETURNS integer
+LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+  setting text;
+  found_id integer;
+BEGIN
+  SELECT r.tenant_id INTO found_id FROM tenantry.tenant_role r WHERE r.role_name = session_user;
+  IF found_id IS NULL THEN
+    setting := current_setting('tenantry.tenant', true);
+    IF setting IS NULL OR setting !~ '^(0|-?[1-9][0-9]{0,8})$' THEN
+      RETURN NULL;
+    END IF;
+    found_id := setting::integer;
+  END IF;
+  PERFORM 1 FROM tenantry.tenant t WHERE t.id = found_id;
+  IF NOT FOUND THEN
+    RETURN NULL;
+  END IF;
+  RETURN found_id;
+END
+$fn$;
+
+-- The SQL expression policies and tenant-column defaults use for the current tenant. Sessions
+-- of the application role read the transaction-local setting inline (no function call: a call
+-- costs tens of microseconds per statement, the inline parse almost nothing); an unknown id then
+-- matches no row and fails the tenant foreign key on insert. Every other session goes through
+-- tenantry.current_tenant().
+CREATE OR REPLACE FUNCTION tenantry.tenant_expr(app_role name) RETURNS text
+LANGUAGE sql IMMUTABLE
+AS $fn$
+  SELECT format(
+    'CASE WHEN SESSION_USER OPERATOR(pg_catalog.=) %L::name'
+    ' THEN CASE WHEN pg_catalog.current_setting(''tenantry.tenant'', true) OPERATOR(pg_catalog.~) ''^(0|-?[1-9][0-9]{0,8})$'''
+    ' THEN pg_catalog.current_setting(''tenantry.tenant'', true)::integer END'
+    ' ELSE tenantry.current_tenant() END', app_role)
+$fn$;
