@@ -28,6 +28,28 @@ export type {
   TableRegistry,
 } from './tables/index.js';
 export type { Identity } from './isolation/index.js';
+export {
+  AuthenticatorRegistry,
+  DomainStore,
+  PrincipalSealer,
+  UserStore,
+  PRINCIPAL_TYPE,
+  hashPassword,
+  verifyPassword,
+} from './identity/index.js';
+export type {
+  AddDomainOptions,
+  AddedDomain,
+  AddUserOptions,
+  AuthenticationRequest,
+  Authenticator,
+  Domain,
+  LoginOptions,
+  Permission,
+  Principal,
+  PrincipalInput,
+  User,
+} from './identity/index.js';
 export type { ServerInfo, ServerRegistry } from './servers/index.js';
 export { KeyRing, generateMasterKey } from './crypto/index.js';
 export { TenantryError, isTenantryError, errorCodes } from './errors.js';

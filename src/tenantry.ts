@@ -20,6 +20,15 @@ import { PoolManager, type PoolStats } from './pool/index.js';
 import { PooledTenantDb, type QueryInput, type TenantDb } from './session/index.js';
 import { GroupRegistry, Segments, SequenceRegistry, TableRegistry } from './tables/index.js';
 import { TenantStore } from './tenants/index.js';
+import {
+  AuthenticatorRegistry,
+  DomainStore,
+  PrincipalSealer,
+  SignOn,
+  UserStore,
+  type LoginOptions,
+  type Principal,
+} from './identity/index.js';
 
 /** The operator's connection: plain node-postgres queries, outside any tenant. */
 export interface OperatorDb {
@@ -61,6 +70,27 @@ export interface Tenantry extends AsyncDisposable {
   readonly tables: TableRegistry;
   /** The catalog cache (NOTIFY-invalidated). */
   readonly catalog: CatalogCache;
+  /** Sign-on domains: each maps its users (`user@domain`) to one tenant. */
+  readonly domains: DomainStore;
+  /** Tenantry's own users with scrypt-hashed passwords and a permission. */
+  readonly users: UserStore;
+  /** Authentication systems besides `builtin`, registered in this process. */
+  readonly authenticators: AuthenticatorRegistry;
+  /** Seals and opens principals (HS256 JWS under a key sealed in the catalog). */
+  readonly principals: PrincipalSealer;
+  /**
+   * Logs user `ref` (`alice@HomeDepot`) in and answers a sealed principal (default lifetime 1 h).
+   * Needs a master key. Throws `TENANTRY_ERR_AUTH` (unknown user or wrong password alike),
+   * `TENANTRY_ERR_TENANT_DISABLED`, `TENANTRY_ERR_TENANT_LOCKED`, `TENANTRY_ERR_MASTER_KEY_INVALID`.
+   */
+  login(ref: string, password: string, options?: LoginOptions): Promise<string>;
+  /**
+   * Verifies `principal`, checks its user still exists, then runs `fn` as its tenant like
+   * {@link Tenantry.withTenant}; nothing carries over between calls. Throws
+   * `TENANTRY_ERR_TOKEN_INVALID`, `TENANTRY_ERR_TOKEN_EXPIRED`, `TENANTRY_ERR_AUTH` and the
+   * tenant-state errors of withTenant.
+   */
+  withPrincipal<T>(principal: string, fn: (db: TenantDb, principal: Principal) => Promise<T>): Promise<T>;
   /** Role names of this installation. */
   readonly roles: CatalogRoles;
   /**
@@ -198,6 +228,11 @@ class TenantryInstance implements Tenantry {
   readonly sequences: SequenceRegistry;
   readonly groups: GroupRegistry;
   readonly segments: Segments;
+  readonly domains: DomainStore;
+  readonly users: UserStore;
+  readonly authenticators = new AuthenticatorRegistry();
+  readonly principals: PrincipalSealer;
+  readonly #signOn: SignOn;
   #closed = false;
 
   constructor(
@@ -233,6 +268,15 @@ class TenantryInstance implements Tenantry {
       },
     });
     this.tables = new TableRegistry(admin, catalog, parts.databases);
+    this.domains = new DomainStore({ pool: admin, credentials, resolveTenant: (ref) => this.resolveTenant(ref) });
+    this.users = new UserStore(admin);
+    this.principals = new PrincipalSealer({ pool: admin, credentials, hasMasterKey: config.masterKey !== undefined });
+    this.#signOn = new SignOn({
+      users: this.users,
+      principals: this.principals,
+      authenticators: this.authenticators,
+      findTenant: (id) => catalog.find(id),
+    });
     this.operator = {
       query: <R extends pg.QueryResultRow>(text: string, values?: readonly unknown[]) =>
         admin.query<R>(text, values === undefined ? undefined : [...values]),
@@ -287,6 +331,20 @@ class TenantryInstance implements Tenantry {
     gate(tenant);
     const db = this.#dbFor(tenant, gate, options.identity ?? 'app');
     return runInTenantContext({ tenant, db }, () => fn(db));
+  }
+
+  login(ref: string, password: string, options?: LoginOptions): Promise<string> {
+    this.#checkOpen();
+    return this.#signOn.login(ref, password, options);
+  }
+
+  async withPrincipal<T>(
+    token: string,
+    fn: (db: TenantDb, principal: Principal) => Promise<T>,
+  ): Promise<T> {
+    this.#checkOpen();
+    const principal = await this.#signOn.authorize(token);
+    return this.withTenant(principal.tenant.id, (db) => fn(db, principal));
   }
 
   #dbFor(tenant: Tenant, gate: (tenant: Tenant) => void, identity: Identity): PooledTenantDb {

@@ -131,7 +131,7 @@ describe('multi-tenant table declarations', () => {
       const policies = await c.query(
         "SELECT string_agg(policyname || ':' || permissive, ',' ORDER BY policyname) AS n FROM pg_policies WHERE tablename = 'customer'",
       );
-      expect(policies.rows[0]?.n).toBe('tenantry_allocation:RESTRICTIVE,tenantry_isolation:PERMISSIVE');
+      expect(policies.rows[0]?.n).toBe('tenantry_isolation:PERMISSIVE');
     });
   });
 });

@@ -42,28 +42,41 @@ $fn$;
 REVOKE ALL ON FUNCTION tenantry.allocated(name, name) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION tenantry.allocated(name, name) TO {{app}}, {{global}}, {{maint}};
 
--- (Re)creates the restrictive allocation policy of a multi-tenant table, in addition to its
--- isolation policy. While no regular tenant's segment of the table is deallocated, only the
--- default tenant needs the catalog check, so the policy asks for it only then; the common case
--- costs an inline comparison per statement.
+-- (Re)creates the policies of a multi-tenant base table so that they also enforce allocation.
+-- While no regular tenant's segment of the table is deallocated, only the default tenant (id 0)
+-- needs the catalog check: the isolation policy asks for it only then, in the same single
+-- sub-select that yields the tenant, so the common case costs one inline comparison. Once a
+-- regular segment is deallocated (or the table is grouped), a restrictive policy checks every
+-- statement against the catalog.
 CREATE FUNCTION tenantry.add_allocation_policy(base regclass) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
-  rel  record;
-  expr text;
+  rel       record;
+  col       name;
+  grouped   boolean;
   check_all boolean;
+  pol       text;
 BEGIN
   SELECT n.nspname, c.relname INTO rel FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = base;
-  check_all := EXISTS (SELECT 1 FROM tenantry.allocation a
-                       WHERE a.schema_name = rel.nspname AND a.table_name = rel.relname AND a.segment <> 0 AND NOT a.allocated);
-  expr := CASE WHEN check_all
-    THEN format('(SELECT tenantry.allocated(%L, %L))', rel.nspname, rel.relname)
-    ELSE format('(SELECT CASE WHEN (%s) IS DISTINCT FROM 0 THEN true ELSE tenantry.allocated(%L, %L) END)',
-                tenantry.tenant_expr('{{app_name}}'), rel.nspname, rel.relname) END;
+  SELECT r.tenant_column INTO col FROM tenantry.registered_table r
+  WHERE r.schema_name = rel.nspname AND r.table_name = rel.relname AND r.kind = 'multi_tenant';
+  grouped := EXISTS (SELECT 1 FROM tenantry.tenant_group g WHERE g.schema_name = rel.nspname AND g.table_name = rel.relname);
+  check_all := grouped OR EXISTS (SELECT 1 FROM tenantry.allocation a
+                                  WHERE a.schema_name = rel.nspname AND a.table_name = rel.relname
+                                    AND a.segment <> 0 AND NOT a.allocated);
+  IF NOT grouped THEN
+    pol := format('%I = (SELECT CASE WHEN x.t IS DISTINCT FROM 0 OR tenantry.allocated(%L, %L) THEN x.t END FROM (SELECT %s AS t) x)',
+                  col, rel.nspname, rel.relname, tenantry.tenant_expr('{{app_name}}'));
+    EXECUTE format('DROP POLICY IF EXISTS tenantry_isolation ON %s', base);
+    EXECUTE format('CREATE POLICY tenantry_isolation ON %s AS PERMISSIVE FOR ALL USING (%s) WITH CHECK (%s)', base, pol, pol);
+  END IF;
   EXECUTE format('DROP POLICY IF EXISTS tenantry_allocation ON %s', base);
-  EXECUTE format('CREATE POLICY tenantry_allocation ON %s AS RESTRICTIVE FOR ALL USING (%s) WITH CHECK (%s)', base, expr, expr);
+  IF check_all THEN
+    pol := format('(SELECT tenantry.allocated(%L, %L))', rel.nspname, rel.relname);
+    EXECUTE format('CREATE POLICY tenantry_allocation ON %s AS RESTRICTIVE FOR ALL USING (%s) WITH CHECK (%s)', base, pol, pol);
+  END IF;
 END
 $fn$;
 REVOKE ALL ON FUNCTION tenantry.add_allocation_policy(regclass) FROM PUBLIC;

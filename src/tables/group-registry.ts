@@ -70,6 +70,7 @@ export class GroupRegistry {
         [id, table.schema, table.table],
       );
       await client.query('SELECT tenantry.enable_groups($1::regclass, $2)', [table.qualified, table.column]);
+      await client.query('SELECT tenantry.add_allocation_policy($1::regclass)', [table.qualified]);
       for (const member of options.tenants)
         await this.#add(client, { id, name, ...table }, member, options.merge === true);
     });

@@ -1,0 +1,14 @@
+// Sign-on (seed 004): domains map users to tenants; users log in to sealed principals.
+export { AuthenticatorRegistry } from './authenticators.js';
+export type { AuthenticationRequest, Authenticator } from './authenticators.js';
+export { DomainStore, ACCESS_CODE_FIELD, domainCredentialOwner } from './domain-store.js';
+export type { AddDomainOptions, AddedDomain, Domain } from './domain-store.js';
+export { BUILTIN_AUTH, PERMISSIONS, formatUserRef, parseUserRef } from './names.js';
+export type { Permission, UserRef } from './names.js';
+export { hashPassword, verifyPassword } from './password.js';
+export { DEFAULT_PRINCIPAL_TTL_SECONDS, PRINCIPAL_TYPE, PrincipalSealer } from './principals.js';
+export type { Principal, PrincipalInput } from './principals.js';
+export { SignOn } from './sign-on.js';
+export type { LoginOptions } from './sign-on.js';
+export { UserStore } from './user-store.js';
+export type { AddUserOptions, User, UserRecord } from './user-store.js';
