@@ -17,7 +17,7 @@ import { KeyRing } from './crypto/index.js';
 import { DatabaseProvisioner, Router, type Identity } from './isolation/index.js';
 import { ServerRegistry, deriveBudget } from './servers/index.js';
 import { PoolManager, type PoolStats } from './pool/index.js';
-import { PooledTenantDb, type QueryInput, type TenantDb } from './session/index.js';
+import { PooledTenantDb, type QueryInput, type TenantDb, type TenantRoute } from './session/index.js';
 import { GroupRegistry, Segments, SequenceRegistry, TableRegistry } from './tables/index.js';
 import { TenantStore } from './tenants/index.js';
 import {
@@ -268,9 +268,17 @@ class TenantryInstance implements Tenantry {
       },
     });
     this.tables = new TableRegistry(admin, catalog, parts.databases);
-    this.domains = new DomainStore({ pool: admin, credentials, resolveTenant: (ref) => this.resolveTenant(ref) });
+    this.domains = new DomainStore({
+      pool: admin,
+      credentials,
+      resolveTenant: (ref) => this.resolveTenant(ref),
+    });
     this.users = new UserStore(admin);
-    this.principals = new PrincipalSealer({ pool: admin, credentials, hasMasterKey: config.masterKey !== undefined });
+    this.principals = new PrincipalSealer({
+      pool: admin,
+      credentials,
+      hasMasterKey: config.masterKey !== undefined,
+    });
     this.#signOn = new SignOn({
       users: this.users,
       principals: this.principals,
@@ -338,17 +346,20 @@ class TenantryInstance implements Tenantry {
     return this.#signOn.login(ref, password, options);
   }
 
-  async withPrincipal<T>(
-    token: string,
-    fn: (db: TenantDb, principal: Principal) => Promise<T>,
-  ): Promise<T> {
+  async withPrincipal<T>(token: string, fn: (db: TenantDb, principal: Principal) => Promise<T>): Promise<T> {
     this.#checkOpen();
     const principal = await this.#signOn.authorize(token);
     return this.withTenant(principal.tenant.id, (db) => fn(db, principal));
   }
 
+  /** Routes per tenant version (catalog reloads replace Tenant objects, so entries age out). */
+  readonly #routes = new WeakMap<Tenant, Map<Identity, TenantRoute>>();
+
   #dbFor(tenant: Tenant, gate: (tenant: Tenant) => void, identity: Identity): PooledTenantDb {
-    const route = this.#router.route(tenant, identity);
+    let routes = this.#routes.get(tenant);
+    if (!routes) this.#routes.set(tenant, (routes = new Map()));
+    let route = routes.get(identity);
+    if (!route) routes.set(identity, (route = this.#router.route(tenant, identity)));
     return new PooledTenantDb(tenant, route, (target) => this.#pools.acquire(target), gate);
   }
 

@@ -1,15 +1,18 @@
 import { Command, CommanderError } from 'commander';
 import { createRequire } from 'node:module';
 import { isTenantryError } from '../errors.js';
+import { domainCommand } from './commands/domain.js';
 import { groupCommand } from './commands/group.js';
 import { rotateKeyCommand } from './commands/key.js';
 import { migrateDefaultCommand } from './commands/migrate-default.js';
+import { principalCommand } from './commands/principal.js';
 import { sequenceCommand } from './commands/sequence.js';
 import { serveCommand } from './commands/serve.js';
 import { serverCommand } from './commands/server.js';
 import { sqlCommand } from './commands/sql.js';
 import { tableCommand } from './commands/table.js';
 import { tenantCommand } from './commands/tenant.js';
+import { userCommand } from './commands/user.js';
 import type { GlobalFlags } from './connect.js';
 import { err } from './output.js';
 
@@ -46,6 +49,9 @@ function build(): Command {
     groupCommand,
     sequenceCommand,
     migrateDefaultCommand,
+    domainCommand,
+    userCommand,
+    principalCommand,
   ])
     program.addCommand(command(globals));
   const exitOverride = (command: Command) => {

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import type { Permission } from '../identity/index.js';
 import type { Tenantry } from '../tenantry.js';
 
 /** What {@link seedDemo} did. */
@@ -56,11 +57,22 @@ const items: Record<string, [number, string, string][]> = {
   ],
 };
 
+/** Seed 004's users, one per domain, with their permission; every password is `demo`. */
+const demoUsers: readonly (readonly [string, Permission])[] = [
+  ['alice@HomeDepot', 'write'],
+  ['fred@Lowes', 'write'],
+  ['nina@LowesNY', 'read'],
+  ['bob@LowesBos', 'write'],
+  ['root@ops', 'admin'],
+];
+
 /**
  * Installs seed 004's demo: tables `customer`, `"order"`, `item` (multi-tenant) and `state`
  * (shared); tenants HomeDepot, Lowes, LowesNY, LowesBos and the super tenant `ops`; the group
  * LowesItm (LowesNY and LowesBos share `item`); the multi-tenant sequence custnum; Lowes's view
- * ma_customers and HomeDepot's own column customer.loyalty; their rows.
+ * ma_customers and HomeDepot's own column customer.loyalty; their rows; a sign-on domain per
+ * tenant with the users alice@HomeDepot, fred@Lowes, nina@LowesNY (read), bob@LowesBos and
+ * root@ops (admin), password `demo` (needs a master key, which `tenantry serve` always has).
  * Does nothing when the tenant HomeDepot already exists.
  */
 export async function seedDemo(tenantry: Tenantry): Promise<DemoResult> {
@@ -74,6 +86,10 @@ export async function seedDemo(tenantry: Tenantry): Promise<DemoResult> {
   for (const name of Object.keys(customers)) await tenantry.tenants.create({ name });
   await tenantry.tenants.create({ name: 'ops', kind: 'super' });
   await tenantry.groups.create('LowesItm', { table: 'public.item', tenants: ['LowesNY', 'LowesBos'] });
+  // Sign-on: a domain per tenant and one user each, all with the password `demo`.
+  for (const name of tenants) await tenantry.domains.add(name, { tenant: name });
+  for (const [user, permission] of demoUsers)
+    await tenantry.users.add(user, { password: 'demo', permission });
   for (const [name, rows] of Object.entries(customers)) {
     await tenantry.withTenant(name, (db) =>
       db.transaction(async (tx) => {

@@ -200,7 +200,8 @@ export class PrincipalSealer {
       if (error instanceof errors.JWSSignatureVerificationFailed) {
         throw invalid('its signature does not match (altered, or sealed with another key)', error);
       }
-      if (error instanceof errors.JOSEAlgNotAllowed) throw invalid(`its algorithm is not ${ALGORITHM}`, error);
+      if (error instanceof errors.JOSEAlgNotAllowed)
+        throw invalid(`its algorithm is not ${ALGORITHM}`, error);
       if (error instanceof errors.JWTClaimValidationFailed) {
         throw invalid(`its ${error.claim} claim is not what tenantry seals`, error);
       }

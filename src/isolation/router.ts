@@ -3,7 +3,7 @@ import { tenantSearchPath, type CredentialStore, type Tenant } from '../catalog/
 import { withCredentials, withDatabase } from '../connection-url.js';
 import { TenantryError } from '../errors.js';
 import type { ServerRegistry } from '../servers/index.js';
-import { tenantSetting, type TenantRoute } from '../session/index.js';
+import { tenantSetting, type PreludeStatement, type TenantRoute } from '../session/index.js';
 import { tenantCredentialOwner } from './provision.js';
 
 /**
@@ -53,8 +53,16 @@ export class Router {
     const base = { server: tenant.server, tenantId: tenant.id, tenantName: tenant.name };
     if (identity === 'app') {
       // Names resolve to the tenant's own objects, then its tenant-facing views.
-      const prelude = [
-        `${tenantSetting(tenant)}, set_config('search_path', ${pg.escapeLiteral(tenantSearchPath(tenant.uuid))}, true)`,
+      const searchPath = tenantSearchPath(tenant.uuid);
+      const prelude: PreludeStatement[] = [
+        {
+          text: `${tenantSetting(tenant)}, set_config('search_path', ${pg.escapeLiteral(searchPath)}, true)`,
+          prepared: {
+            name: 'tenantry_enter',
+            text: "SELECT set_config('tenantry.tenant', $1, true), set_config('search_path', $2, true)",
+            values: [String(tenant.id), searchPath],
+          },
+        },
       ];
       // Connections are per database: a database tenant's app-role pool is its own.
       const poolIdentity = tenant.databaseName ? `app:${tenant.databaseName}` : 'app';

@@ -96,6 +96,8 @@ export class PoolManager {
         resolve,
         reject,
       };
+      // Fast path: nobody is waiting and a connection can be had now — no queue, no timer.
+      if (this.#queue.size === 0 && this.#tryServe(waiter)) return;
       waiter.timer = setTimeout(() => this.#timeout(waiter), this.#checkoutTimeoutMs);
       waiter.timer.unref();
       this.#queue.push(waiter);

@@ -9,7 +9,7 @@ import {
   type PoolTarget,
 } from '../pool/index.js';
 import { fromDatabaseError } from '../errors.js';
-import { runWithPrelude } from './tenant-query.js';
+import { runWithPrelude, type PreludeStatement } from './tenant-query.js';
 
 /** Query input accepted by {@link TenantDb.query}: SQL text or a node-postgres query config. */
 export type QueryInput = string | pg.QueryConfig;
@@ -57,7 +57,7 @@ function toConfig(input: QueryInput, values: readonly unknown[] | undefined): pg
 export interface TenantRoute {
   readonly target: PoolTarget;
   /** e.g. the transaction-local tenant setting and search_path; empty for per-tenant roles. */
-  readonly prelude: readonly string[];
+  readonly prelude: readonly PreludeStatement[];
   /** The schema the statements run in (for backend recycling), when not the shared one. */
   readonly schema?: string;
   /** Whether the SQL comes from the tenant itself: then the connection is always reset. */
@@ -98,7 +98,7 @@ class Transaction implements TenantDb {
     try {
       if (this.#begun) return await this.#lease.client.query<R>(config);
       this.#begun = true;
-      return await runWithPrelude<R>(this.#lease.client, ['BEGIN', ...this.#route.prelude], config);
+      return await runWithPrelude<R>(this.#lease.client, [{ text: 'BEGIN' }, ...this.#route.prelude], config);
     } catch (error) {
       if (isConnectionError(error)) this.#lease.markBroken();
       throw fromDatabaseError(error);

@@ -6,6 +6,18 @@ interface WireConnection {
   parse(message: { text: string; name: string; types: number[] }): void;
   bind(message: { portal: string; statement: string; values: unknown[] }): void;
   execute(message: { portal: string; rows: number }): void;
+  /** node-postgres's record of the named statements prepared on this connection. */
+  parsedStatements: Record<string, string>;
+}
+
+/**
+ * A statement of tenantry's own making that runs before the caller's. `text` is the literal
+ * form (simple protocol); with `prepared`, the extended protocol instead prepares the
+ * parameterised form once per connection under `prepared.name` and then only binds values.
+ */
+export interface PreludeStatement {
+  readonly text: string;
+  readonly prepared?: { readonly name: string; readonly text: string; readonly values: readonly string[] };
 }
 
 /** The hooks of `pg.Query` that {@link TenantQuery} extends (pg calls them; they are untyped). */
@@ -39,13 +51,13 @@ const PgQuery = pg.Query as unknown as new (
  * its own rows, exactly as from `pg`.
  */
 export class TenantQuery extends PgQuery {
-  readonly #prelude: readonly string[];
+  readonly #prelude: readonly PreludeStatement[];
   #skip: number;
 
   /**
-   * @param prelude statements of tenantry's own making, without parameters; never user input.
+   * @param prelude statements of tenantry's own making; never user input.
    */
-  constructor(prelude: readonly string[], config: pg.QueryConfig, callback: QueryCallback) {
+  constructor(prelude: readonly PreludeStatement[], config: pg.QueryConfig, callback: QueryCallback) {
     super(config, undefined, callback);
     this.#prelude = prelude;
     this.#skip = prelude.length;
@@ -53,15 +65,25 @@ export class TenantQuery extends PgQuery {
 
   override submit(connection: WireConnection): Error | null {
     if (this.#prelude.length > 0 && !this.requiresPreparation()) {
-      this.text = `${this.#prelude.join(';\n')};\n${this.text}`;
+      this.text = `${this.#prelude.map((p) => p.text).join(';\n')};\n${this.text}`;
     }
     return super.submit(connection);
   }
 
   override prepare(connection: WireConnection): void {
-    for (const text of this.#prelude) {
-      connection.parse({ text, name: '', types: [] });
-      connection.bind({ portal: '', statement: '', values: [] });
+    for (const statement of this.#prelude) {
+      const prepared = statement.prepared;
+      if (!prepared) {
+        connection.parse({ text: statement.text, name: '', types: [] });
+        connection.bind({ portal: '', statement: '', values: [] });
+      } else {
+        // Parsed once per connection; a reset (DISCARD ALL) clears parsedStatements again.
+        if (connection.parsedStatements[prepared.name] !== prepared.text) {
+          connection.parse({ text: prepared.text, name: prepared.name, types: [] });
+          connection.parsedStatements[prepared.name] = prepared.text;
+        }
+        connection.bind({ portal: '', statement: prepared.name, values: [...prepared.values] });
+      }
       connection.execute({ portal: '', rows: 0 });
     }
     super.prepare(connection);
@@ -90,7 +112,7 @@ export class TenantQuery extends PgQuery {
  */
 export function runWithPrelude<R extends pg.QueryResultRow>(
   client: pg.ClientBase,
-  prelude: readonly string[],
+  prelude: readonly PreludeStatement[],
   config: pg.QueryConfig,
 ): Promise<pg.QueryResult<R>> {
   return new Promise((resolve, reject) => {
