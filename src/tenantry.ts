@@ -357,7 +357,7 @@ class TenantryInstance implements Tenantry {
 
   #dbFor(tenant: Tenant, gate: (tenant: Tenant) => void, identity: Identity): PooledTenantDb {
     let routes = this.#routes.get(tenant);
-    if (!routes) this.#routes.set(tenant, (routes = new Map()));
+    if (!routes) this.#routes.set(tenant, (routes = new Map<Identity, TenantRoute>()));
     let route = routes.get(identity);
     if (!route) routes.set(identity, (route = this.#router.route(tenant, identity)));
     return new PooledTenantDb(tenant, route, (target) => this.#pools.acquire(target), gate);
