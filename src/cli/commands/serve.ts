@@ -71,6 +71,9 @@ export function serveCommand(globals: () => GlobalFlags): Command {
               ? `demo data installed: tenants ${demo.tenants.join(', ')}`
               : `demo data already present: tenants ${demo.tenants.join(', ')}`,
           );
+          out(
+            'demo users (demo mode only; password "demo"): alice@HomeDepot, fred@Lowes, nina@LowesNY (read-only), bob@LowesBos, root@ops',
+          );
         }
         out(`tenantry ready: ${where}. Try: npx tenantry sql --tenant HomeDepot "select name from customer"`);
         out('Press Ctrl-C to stop.');
