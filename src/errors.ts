@@ -165,6 +165,11 @@ export const errorCodes = {
     status: 409,
     sqlstate: '54000',
   },
+  FORBIDDEN: {
+    message: '{problem}',
+    status: 403,
+    sqlstate: '42501',
+  },
   CLOSED: {
     message: 'This tenantry instance has been closed.',
     status: 503,

@@ -58,3 +58,4 @@ export { createLogger } from './logger.js';
 export type { Logger } from './logger.js';
 export { startEmbedded } from './embedded/index.js';
 export type { EmbeddedOptions, EmbeddedServer } from './embedded/index.js';
+export type { CrossTenantOptions, ScanFailure, ScanRow } from './cross-tenant/index.js';

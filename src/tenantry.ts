@@ -14,6 +14,13 @@ import { getTenant, runInTenantContext, tryGetTenantContext } from './context/in
 import { TenantryError } from './errors.js';
 import { createLogger, type Logger } from './logger.js';
 import { KeyRing } from './crypto/index.js';
+import {
+  crossTenantScan,
+  tenantSelection,
+  type CrossTenantOptions,
+  type ScanFailure,
+  type ScanRow,
+} from './cross-tenant/index.js';
 import { DatabaseProvisioner, Router, type Identity } from './isolation/index.js';
 import { ServerRegistry, deriveBudget } from './servers/index.js';
 import { PoolManager, type PoolStats } from './pool/index.js';
@@ -121,6 +128,21 @@ export interface Tenantry extends AsyncDisposable {
   transaction<T>(fn: (tx: TenantDb) => Promise<T>): Promise<T>;
   /** Resolves a tenant reference against the catalog; throws `TENANTRY_ERR_TENANT_NOT_FOUND`. */
   resolveTenant(tenant: TenantRef | Tenant): Promise<Tenant>;
+  /**
+   * SET-EFFECTIVE-TENANT of seed 004: from a super tenant's context, runs `fn` as `tenant`.
+   * Throws `TENANTRY_ERR_FORBIDDEN` for anyone but a super tenant.
+   */
+  effective<T>(tenant: TenantRef, fn: (db: TenantDb) => Promise<T>): Promise<T>;
+  /**
+   * TENANT-WHERE of seed 004: runs `options.sql` in every tenant selected by `options.where`
+   * and yields the rows tagged `_tenant_id` / `_tenant_name`. Only from a super tenant's
+   * context, or with `asOperator` for the operator's own tools (`TENANTRY_ERR_FORBIDDEN`).
+   * Tenants skipped under `onError: 'partial'` are pushed onto `failures`.
+   */
+  crossTenant(
+    options: CrossTenantOptions & { readonly asOperator?: boolean },
+    failures?: ScanFailure[],
+  ): AsyncGenerator<ScanRow>;
   /** Pools, connections, waiters and per-tenant checkout figures. */
   poolStats(): PoolStats;
   /** Closes pools and the catalog listener. */
@@ -367,6 +389,81 @@ class TenantryInstance implements Tenantry {
     const context = tryGetTenantContext();
     if (context?.db instanceof PooledTenantDb) return context.db;
     return this.#dbFor(getTenant(), this.#gate(false), 'app');
+  }
+
+  async effective<T>(ref: TenantRef, fn: (db: TenantDb) => Promise<T>): Promise<T> {
+    const me = tryGetTenantContext()?.tenant;
+    if (me?.kind !== 'super') {
+      throw new TenantryError('FORBIDDEN', { problem: 'Only a super tenant can set an effective tenant.' });
+    }
+    return this.withTenant(ref, fn);
+  }
+
+  crossTenant(
+    options: CrossTenantOptions & { readonly asOperator?: boolean },
+    failures: ScanFailure[] = [],
+  ): AsyncGenerator<ScanRow> {
+    if (options.asOperator !== true && tryGetTenantContext()?.tenant.kind !== 'super') {
+      throw new TenantryError('FORBIDDEN', {
+        problem: 'Only a super tenant (or the operator) can scan across tenants.',
+      });
+    }
+    return crossTenantScan(
+      {
+        selectTenants: (where) => this.#selectTenants(where),
+        laterGroupMembers: async () => {
+          const { rows } = await this.#admin.query<{ id: number }>(
+            `SELECT m.tenant_id AS id FROM tenantry.group_member m
+             WHERE m.tenant_id <> (SELECT min(x.tenant_id) FROM tenantry.group_member x WHERE x.group_id = m.group_id)`,
+          );
+          return new Set(rows.map((r) => r.id));
+        },
+        asTenant: (tenant, skipGroups, fn) => {
+          const gate = this.#gate(false);
+          gate(tenant);
+          let db = this.#dbFor(tenant, gate, 'app');
+          if (skipGroups) {
+            const route = this.#router.route(tenant, 'app');
+            const skip = { text: "SELECT set_config('tenantry.skip_groups', 'on', true)" };
+            db = new PooledTenantDb(
+              tenant,
+              { ...route, prelude: [...route.prelude, skip] },
+              (t) => this.#pools.acquire(t),
+              gate,
+            );
+          }
+          return runInTenantContext({ tenant, db }, () => fn(db));
+        },
+      },
+      options,
+      failures,
+    );
+  }
+
+  /** Active regular tenants matching `where`, evaluated read-only on an application-role connection. */
+  async #selectTenants(where: string | undefined): Promise<Tenant[]> {
+    const candidates = this.catalog.tenants().filter((t) => t.kind === 'regular' && t.state === 'active');
+    const onMain = candidates.find((t) => t.isolation !== 'database');
+    if (!onMain) return [];
+    const { text, values } = tenantSelection(candidates, where);
+    const app = this.#router.route(onMain, 'app').target;
+    const lease = await this.#pools.acquire({ ...app, tenantId: 0, tenantName: 'tenantry-scan' });
+    try {
+      await lease.client.query("BEGIN READ ONLY; SET LOCAL statement_timeout = '10s'");
+      const { rows } = await lease.client.query<{ id: number }>(text, values);
+      await lease.client.query('COMMIT');
+      const byId = new Map(candidates.map((t) => [t.id, t]));
+      return rows.map((r) => byId.get(r.id)).filter((t): t is Tenant => t !== undefined);
+    } catch (error) {
+      lease.markDirty();
+      throw new TenantryError(
+        'INVALID_ARGUMENT',
+        { what: 'tenant-where', problem: error instanceof Error ? error.message : String(error) },
+        { cause: error },
+      );
+    } finally {
+      lease.release();
+    }
   }
 
   poolStats(): PoolStats {

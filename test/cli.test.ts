@@ -121,6 +121,28 @@ describe('the tenantry CLI against its own embedded server', () => {
     expect(groups).toEqual([expect.objectContaining({ name: 'LowesItm', members: ['LowesBos', 'LowesNY'] })]);
   });
 
+  it('scan runs a TENANT-WHERE scan across the demo tenants', async () => {
+    const run = await cli(
+      'scan',
+      '--tenant-where',
+      "id > 0 and name < 'M'",
+      '--order-by',
+      'name',
+      '--json',
+      'select name from customer',
+    );
+    expect(run.code).toBe(0);
+    const rows = JSON.parse(run.stdout) as { name: string; _tenant_name: string }[];
+    expect(rows.map((r) => r.name)).toEqual([...rows.map((r) => r.name)].sort());
+    expect(new Set(rows.map((r) => r._tenant_name))).toEqual(
+      new Set(['HomeDepot', 'Lowes', 'LowesNY', 'LowesBos']),
+    );
+    const items = JSON.parse(
+      (await cli('scan', '--skip-group-duplicates', '--json', 'select item_num from item')).stdout,
+    ) as unknown[];
+    expect(items).toHaveLength(9);
+  });
+
   it('sql --json prints one JSON array and nothing else, integers as numbers and bigint/numeric as strings', async () => {
     const run = await cli(
       'sql',
@@ -267,6 +289,10 @@ describe('the tenantry CLI against its own embedded server', () => {
       ['sequence'],
       ['migrate-default'],
       ['rotate-key'],
+      ['scan'],
+      ['domain'],
+      ['user'],
+      ['principal'],
     ]) {
       const help = await cli(...args, '--help');
       expect(help.code, args.join(' ')).toBe(0);

@@ -5,6 +5,7 @@ import { domainCommand } from './commands/domain.js';
 import { groupCommand } from './commands/group.js';
 import { rotateKeyCommand } from './commands/key.js';
 import { migrateDefaultCommand } from './commands/migrate-default.js';
+import { scanCommand } from './commands/scan.js';
 import { principalCommand } from './commands/principal.js';
 import { sequenceCommand } from './commands/sequence.js';
 import { serveCommand } from './commands/serve.js';
@@ -49,6 +50,7 @@ function build(): Command {
     groupCommand,
     sequenceCommand,
     migrateDefaultCommand,
+    scanCommand,
     domainCommand,
     userCommand,
     principalCommand,

@@ -30,8 +30,10 @@ CREATE FUNCTION tenantry.segments(tbl text) RETURNS integer[]
 LANGUAGE sql STABLE PARALLEL SAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-  SELECT CASE WHEN t.id IS NULL THEN NULL ELSE
-    array_prepend(t.id, coalesce((SELECT array_agg(m.group_id) FROM tenantry.group_member m
+  SELECT CASE WHEN t.id IS NULL THEN NULL
+              -- a cross-tenant scan with skipGroupDuplicates reads a group's rows through one member only
+              WHEN current_setting('tenantry.skip_groups', true) = 'on' THEN ARRAY[t.id]
+              ELSE array_prepend(t.id, coalesce((SELECT array_agg(m.group_id) FROM tenantry.group_member m
                                   WHERE m.tenant_id = t.id AND format('%I.%I', m.schema_name, m.table_name) = tbl), '{}'))
   END
   FROM (SELECT tenantry.current_tenant() AS id) t

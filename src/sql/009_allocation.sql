@@ -1,6 +1,7 @@
 -- tenantry catalog, version 9: allocated and unallocated segments (seed 004). Each tenant's
 -- segment of a multi-tenant table is allocated or not: regular tenants' segments are allocated
--- at creation, the default tenant's are not. Touching an unallocated segment is an error.
+-- at creation, the default tenant's are not, and super tenants have none. Touching an
+-- unallocated segment is an error.
 
 -- Exceptions to that rule, per segment and table: allocated = false for a regular tenant,
 -- allocated = true for the default tenant.
@@ -31,7 +32,7 @@ BEGIN
   END IF;
   SELECT x.allocated INTO a FROM tenantry.allocation x
   WHERE x.segment = t AND x.schema_name = allocated.schema_name AND x.table_name = allocated.table_name;
-  IF coalesce(a, t <> 0) THEN
+  IF coalesce(a, t > 0) THEN
     RETURN true;
   END IF;
   RAISE EXCEPTION 'TENANTRY_ERR_NOT_ALLOCATED: The segment of tenant % in %.% is not allocated; allocate it with `tenantry tenant allocate`.',
@@ -67,7 +68,7 @@ BEGIN
                                   WHERE a.schema_name = rel.nspname AND a.table_name = rel.relname
                                     AND a.segment <> 0 AND NOT a.allocated);
   IF NOT grouped THEN
-    pol := format('%I = (SELECT CASE WHEN x.t IS DISTINCT FROM 0 OR tenantry.allocated(%L, %L) THEN x.t END FROM (SELECT %s AS t) x)',
+    pol := format('%I = (SELECT CASE WHEN x.t > 0 OR tenantry.allocated(%L, %L) THEN x.t END FROM (SELECT %s AS t) x)',
                   col, rel.nspname, rel.relname, tenantry.tenant_expr('{{app_name}}'));
     EXECUTE format('DROP POLICY IF EXISTS tenantry_isolation ON %s', base);
     EXECUTE format('CREATE POLICY tenantry_isolation ON %s AS PERMISSIVE FOR ALL USING (%s) WITH CHECK (%s)', base, pol, pol);

@@ -13,7 +13,13 @@ DECLARE
   found_id integer;
 BEGIN
   SELECT r.tenant_id INTO found_id FROM tenantry.tenant_role r WHERE r.role_name = session_user;
-  IF found_id IS NULL THEN
+  IF found_id < 0 THEN
+    -- a super tenant's own role may act as the effective tenant it set (set_effective_tenant)
+    setting := current_setting('tenantry.effective', true);
+    IF setting ~ '^[1-9][0-9]{0,8}$' THEN
+      found_id := setting::integer;
+    END IF;
+  ELSIF found_id IS NULL THEN
     setting := current_setting('tenantry.tenant', true);
     IF setting IS NULL OR setting !~ '^(0|-?[1-9][0-9]{0,8})$' THEN
       RETURN NULL;
