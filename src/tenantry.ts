@@ -57,6 +57,11 @@ export interface WithTenantOptions {
    * tenant has no role.
    */
   readonly identity?: Identity;
+  /**
+   * Make every transaction read-only (PostgreSQL refuses writes with SQLSTATE 25006); used for
+   * principals of users with the `read` permission.
+   */
+  readonly readOnly?: boolean;
 }
 
 /** A running tenantry instance: catalog, tenant lifecycle and tenant-scoped queries. */
@@ -359,7 +364,17 @@ class TenantryInstance implements Tenantry {
     const tenant = await this.resolveTenant(ref);
     const gate = this.#gate(options.allowLocked === true);
     gate(tenant);
-    const db = this.#dbFor(tenant, gate, options.identity ?? 'app');
+    let db = this.#dbFor(tenant, gate, options.identity ?? 'app');
+    if (options.readOnly === true) {
+      const route = this.#router.route(tenant, options.identity ?? 'app');
+      const readOnly = { text: "SELECT set_config('transaction_read_only', 'on', true)" };
+      db = new PooledTenantDb(
+        tenant,
+        { ...route, prelude: [readOnly, ...route.prelude] },
+        (t) => this.#pools.acquire(t),
+        gate,
+      );
+    }
     return runInTenantContext({ tenant, db }, () => fn(db));
   }
 
@@ -371,7 +386,9 @@ class TenantryInstance implements Tenantry {
   async withPrincipal<T>(token: string, fn: (db: TenantDb, principal: Principal) => Promise<T>): Promise<T> {
     this.#checkOpen();
     const principal = await this.#signOn.authorize(token);
-    return this.withTenant(principal.tenant.id, (db) => fn(db, principal));
+    return this.withTenant(principal.tenant.id, (db) => fn(db, principal), {
+      readOnly: principal.permission === 'read',
+    });
   }
 
   /** Routes per tenant version (catalog reloads replace Tenant objects, so entries age out). */

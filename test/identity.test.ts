@@ -322,4 +322,26 @@ describe('login and principals', () => {
       await other.close();
     }
   });
+
+  it('a read-only user reads its tenant but PostgreSQL refuses its writes', async () => {
+    const token = await tenantry.login('fred@Lowes', 'fred-secret');
+    const names = await tenantry.withPrincipal(token, async (db) =>
+      (await db.query<{ name: string }>('SELECT name FROM customer ORDER BY 1')).rows.map((r) => r.name),
+    );
+    expect(names.length).toBeGreaterThan(0);
+    const write = await tenantry
+      .withPrincipal(token, (db) => db.query("UPDATE customer SET name = 'x'"))
+      .catch((e: unknown) => e);
+    expect((write as { code?: string }).code).toBe('25006');
+    const escape = await tenantry
+      .withPrincipal(token, (db) =>
+        db.query("SET transaction_read_only = off; UPDATE customer SET name = 'x'"),
+      )
+      .catch((e: unknown) => e);
+    expect((escape as { code?: string }).code).toMatch(/^(25001|25006)$/);
+    const alice = await tenantry.login('alice@HomeDepot', 'alice-secret');
+    await tenantry.withPrincipal(alice, (db) =>
+      db.query('UPDATE customer SET name = name WHERE cust_num = 1'),
+    );
+  });
 });
