@@ -6,6 +6,7 @@ export type { InstallResult } from './install.js';
 export { rolesFor } from './roles.js';
 export type { CatalogRoles } from './roles.js';
 export { CredentialStore } from './credentials.js';
+export { inTransaction } from './transaction.js';
 export { TENANT_COLUMNS, toTenant } from './rows.js';
 export type { TenantRow } from './rows.js';
 export { tenantFaceSchema, tenantObjectName, tenantSearchPath } from './roles.js';

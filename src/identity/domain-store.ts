@@ -1,3 +1,4 @@
+import { inTransaction } from '../catalog/index.js';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { CredentialStore, Tenant, TenantRef } from '../catalog/index.js';
@@ -90,23 +91,19 @@ export class DomainStore {
       });
     }
     const accessCode = randomBytes(24).toString('base64url');
-    const client = await this.#pool.connect();
     try {
-      await client.query('BEGIN');
-      await client.query(
-        'INSERT INTO tenantry.domain (name, display_name, tenant_id, auth_system) VALUES (lower($1), $1, $2, $3)',
-        [name, tenant.id, authSystem],
-      );
-      await this.#credentials.put(client, domainCredentialOwner(name), ACCESS_CODE_FIELD, accessCode);
-      await client.query('COMMIT');
+      await inTransaction(this.#pool, async (client) => {
+        await client.query(
+          'INSERT INTO tenantry.domain (name, display_name, tenant_id, auth_system) VALUES (lower($1), $1, $2, $3)',
+          [name, tenant.id, authSystem],
+        );
+        await this.#credentials.put(client, domainCredentialOwner(name), ACCESS_CODE_FIELD, accessCode);
+      });
     } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
       if (error instanceof pg.DatabaseError && error.code === '23505') {
         throw new TenantryError('DOMAIN_EXISTS', { domain: name }, { cause: error });
       }
       throw error;
-    } finally {
-      client.release();
     }
     return { ...(await this.show(name)), accessCode };
   }

@@ -1,3 +1,4 @@
+import { inTransaction } from '../catalog/index.js';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { SignJWT, errors, jwtVerify, type JWTPayload } from 'jose';
 import type pg from 'pg';
@@ -113,9 +114,7 @@ export class PrincipalSealer {
   }
 
   async #loadKey(): Promise<Uint8Array> {
-    const client = await this.#pool.connect();
-    try {
-      await client.query('BEGIN');
+    await inTransaction(this.#pool, async (client) => {
       await client.query('SELECT pg_advisory_xact_lock($1)', [KEY_LOCK]);
       const { rowCount } = await client.query(
         'SELECT 1 FROM tenantry.credential WHERE owner = $1 AND field = $2',
@@ -124,13 +123,7 @@ export class PrincipalSealer {
       if (!rowCount) {
         await this.#credentials.put(client, KEY_OWNER, KEY_FIELD, randomBytes(32).toString('base64'));
       }
-      await client.query('COMMIT');
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
+    });
     return new Uint8Array(Buffer.from(await this.#credentials.get(KEY_OWNER, KEY_FIELD), 'base64'));
   }
 

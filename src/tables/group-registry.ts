@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { CatalogCache, CatalogRoles, Tenant } from '../catalog/index.js';
+import { inTransaction, type CatalogCache, type CatalogRoles, type Tenant } from '../catalog/index.js';
 import { TenantryError } from '../errors.js';
 
 /** A group of tenants sharing one data segment of one multi-tenant table (seed 004). */
@@ -250,16 +250,6 @@ export class GroupRegistry {
   }
 
   async #transaction(work: (client: pg.PoolClient) => Promise<void>): Promise<void> {
-    const client = await this.#pool.connect();
-    try {
-      await client.query('BEGIN');
-      await work(client);
-      await client.query('COMMIT');
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
+    return inTransaction(this.#pool, work);
   }
 }

@@ -1,3 +1,4 @@
+import { inTransaction } from '../catalog/index.js';
 import pg from 'pg';
 import { TenantryError, fromDatabaseError } from '../errors.js';
 import type { DatabaseProvisioner } from '../isolation/index.js';
@@ -59,21 +60,19 @@ export class SequenceRegistry {
       });
     }
     const kind = options.shared === true ? 'shared' : 'multi_tenant';
-    const client = await this.#pool.connect();
     try {
-      await client.query('BEGIN');
-      await client.query(
-        'INSERT INTO tenantry.sequence (name, kind, start, increment) VALUES ($1, $2, $3, $4)',
-        [name, kind, start, increment],
-      );
-      if (kind === 'shared') {
-        const seq = `tenantry.${pg.escapeIdentifier(`seq_${name}`)}`;
-        await client.query(`CREATE SEQUENCE ${seq} START ${start} INCREMENT ${increment}`);
-        await client.query(`ALTER SEQUENCE ${seq} OWNER TO ${pg.escapeIdentifier(this.#owner)}`);
-      }
-      await client.query('COMMIT');
+      await inTransaction(this.#pool, async (client) => {
+        await client.query(
+          'INSERT INTO tenantry.sequence (name, kind, start, increment) VALUES ($1, $2, $3, $4)',
+          [name, kind, start, increment],
+        );
+        if (kind === 'shared') {
+          const seq = `tenantry.${pg.escapeIdentifier(`seq_${name}`)}`;
+          await client.query(`CREATE SEQUENCE ${seq} START ${start} INCREMENT ${increment}`);
+          await client.query(`ALTER SEQUENCE ${seq} OWNER TO ${pg.escapeIdentifier(this.#owner)}`);
+        }
+      });
     } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
       if (error instanceof pg.DatabaseError && error.code === '23505') {
         throw new TenantryError('INVALID_ARGUMENT', {
           what: 'sequence name',
@@ -81,8 +80,6 @@ export class SequenceRegistry {
         });
       }
       throw fromDatabaseError(error);
-    } finally {
-      client.release();
     }
     await this.#databases.syncAll();
     return { name, kind, start: String(start), increment: String(increment) };
@@ -98,9 +95,7 @@ export class SequenceRegistry {
 
   /** Drops a sequence and every tenant's value of it. Throws `TENANTRY_ERR_SEQUENCE_NOT_FOUND`. */
   async drop(name: string): Promise<void> {
-    const client = await this.#pool.connect();
-    try {
-      await client.query('BEGIN');
+    await inTransaction(this.#pool, async (client) => {
       const { rows } = await client.query<{ kind: string }>(
         'DELETE FROM tenantry.sequence WHERE name = $1 RETURNING kind',
         [name],
@@ -109,12 +104,6 @@ export class SequenceRegistry {
       if (rows[0].kind === 'shared') {
         await client.query(`DROP SEQUENCE IF EXISTS tenantry.${pg.escapeIdentifier(`seq_${name}`)}`);
       }
-      await client.query('COMMIT');
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
+    });
   }
 }

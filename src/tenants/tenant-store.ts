@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import pg from 'pg';
 import {
+  inTransaction,
   TENANT_COLUMNS,
   tenantFaceSchema,
   tenantObjectName,
@@ -73,18 +74,7 @@ export class TenantStore {
 
   /** Runs `work` in one transaction on the operator's connection. */
   async #transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.#pool.connect();
-    try {
-      await client.query('BEGIN');
-      const result = await work(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
+    return inTransaction(this.#pool, work);
   }
 
   /**
