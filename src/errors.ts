@@ -170,6 +170,16 @@ export const errorCodes = {
     status: 403,
     sqlstate: '42501',
   },
+  TOKEN_AUDIENCE: {
+    message: 'The token is not meant for this audience (expected {audience}).',
+    status: 401,
+    sqlstate: '28000',
+  },
+  TOKEN_REVOKED: {
+    message: 'The token {id} has been revoked.',
+    status: 401,
+    sqlstate: '28000',
+  },
   CLOSED: {
     message: 'This tenantry instance has been closed.',
     status: 503,

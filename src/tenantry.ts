@@ -29,6 +29,7 @@ import { GroupRegistry, Segments, SequenceRegistry, TableRegistry } from './tabl
 import { TenantStore } from './tenants/index.js';
 import {
   AuthenticatorRegistry,
+  DelegationTokens,
   DomainStore,
   PrincipalSealer,
   SignOn,
@@ -90,6 +91,8 @@ export interface Tenantry extends AsyncDisposable {
   readonly authenticators: AuthenticatorRegistry;
   /** Seals and opens principals (HS256 JWS under a key sealed in the catalog). */
   readonly principals: PrincipalSealer;
+  /** Delegation tokens (seed 000): issue for a user on behalf of a service, verify, revoke. */
+  readonly tokens: DelegationTokens;
   /**
    * Logs user `ref` (`alice@HomeDepot`) in and answers a sealed principal (default lifetime 1 h).
    * Needs a master key. Throws `TENANTRY_ERR_AUTH` (unknown user or wrong password alike),
@@ -259,6 +262,7 @@ class TenantryInstance implements Tenantry {
   readonly users: UserStore;
   readonly authenticators = new AuthenticatorRegistry();
   readonly principals: PrincipalSealer;
+  readonly tokens: DelegationTokens;
   readonly #signOn: SignOn;
   #closed = false;
 
@@ -306,6 +310,7 @@ class TenantryInstance implements Tenantry {
       credentials,
       hasMasterKey: config.masterKey !== undefined,
     });
+    this.tokens = new DelegationTokens({ pool: admin, credentials, users: this.users });
     this.#signOn = new SignOn({
       users: this.users,
       principals: this.principals,
@@ -385,10 +390,26 @@ class TenantryInstance implements Tenantry {
 
   async withPrincipal<T>(token: string, fn: (db: TenantDb, principal: Principal) => Promise<T>): Promise<T> {
     this.#checkOpen();
-    const principal = await this.#signOn.authorize(token);
+    const principal = DelegationTokens.looksLike(token)
+      ? await this.#fromDelegation(token)
+      : await this.#signOn.authorize(token);
     return this.withTenant(principal.tenant.id, (db) => fn(db, principal), {
       readOnly: principal.permission === 'read',
     });
+  }
+
+  /** A delegation token's user, as a principal (seed 000: the backend acts as the user). */
+  async #fromDelegation(token: string): Promise<Principal> {
+    const d = await this.tokens.verify(token);
+    return {
+      user: d.user,
+      domain: d.domain,
+      tenant: d.tenant,
+      permission: d.permission,
+      issuedAt: new Date(),
+      expiresAt: d.expiresAt,
+      id: d.id,
+    };
   }
 
   /** Routes per tenant version (catalog reloads replace Tenant objects, so entries age out). */

@@ -143,6 +143,15 @@ describe('the tenantry CLI against its own embedded server', () => {
     expect(items).toHaveLength(9);
   });
 
+  it('token delegate prints the token alone on stdout, and token revoke refuses it afterwards', async () => {
+    const issued = await cli('token', 'delegate', '--user', 'alice@HomeDepot', '--ttl', '15m');
+    expect(issued.code).toBe(0);
+    expect(issued.stdout.trim()).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
+    const id = /token id ([0-9a-f-]{36})/.exec(issued.stderr)?.[1];
+    expect(id).toBeDefined();
+    expect((await cli('token', 'revoke', id!)).code).toBe(0);
+  });
+
   it('sql --json prints one JSON array and nothing else, integers as numbers and bigint/numeric as strings', async () => {
     const run = await cli(
       'sql',
@@ -293,6 +302,7 @@ describe('the tenantry CLI against its own embedded server', () => {
       ['domain'],
       ['user'],
       ['principal'],
+      ['token'],
     ]) {
       const help = await cli(...args, '--help');
       expect(help.code, args.join(' ')).toBe(0);

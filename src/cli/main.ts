@@ -6,6 +6,7 @@ import { groupCommand } from './commands/group.js';
 import { rotateKeyCommand } from './commands/key.js';
 import { migrateDefaultCommand } from './commands/migrate-default.js';
 import { scanCommand } from './commands/scan.js';
+import { tokenCommand } from './commands/token.js';
 import { principalCommand } from './commands/principal.js';
 import { sequenceCommand } from './commands/sequence.js';
 import { serveCommand } from './commands/serve.js';
@@ -51,6 +52,7 @@ function build(): Command {
     sequenceCommand,
     migrateDefaultCommand,
     scanCommand,
+    tokenCommand,
     domainCommand,
     userCommand,
     principalCommand,

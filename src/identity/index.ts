@@ -12,3 +12,5 @@ export { SignOn } from './sign-on.js';
 export type { LoginOptions } from './sign-on.js';
 export { UserStore } from './user-store.js';
 export type { AddUserOptions, User, UserRecord } from './user-store.js';
+export { DELEGATION_TYPE, DelegationTokens } from './delegation.js';
+export type { Delegation, DelegationInput } from './delegation.js';
