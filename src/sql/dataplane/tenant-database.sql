@@ -17,16 +17,6 @@ REVOKE ALL ON tenantry.tenant, tenantry.tenant_role FROM PUBLIC;
 
 -- @include current-tenant.sql
 
-CREATE FUNCTION tenantry.tenant_id() RETURNS integer
-LANGUAGE sql STABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$ SELECT tenantry.current_tenant() $$;
-
-CREATE FUNCTION tenantry.tenant_name() RETURNS text
-LANGUAGE sql STABLE PARALLEL SAFE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$ SELECT t.name FROM tenantry.tenant t WHERE t.id = tenantry.current_tenant() $$;
-
 REVOKE ALL ON FUNCTION tenantry.current_tenant(), tenantry.tenant_id(), tenantry.tenant_name() FROM PUBLIC;
 GRANT USAGE ON SCHEMA tenantry TO {{app}}, {{role}};
 GRANT EXECUTE ON FUNCTION tenantry.current_tenant(), tenantry.tenant_id(), tenantry.tenant_name() TO {{app}}, {{role}};

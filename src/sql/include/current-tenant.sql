@@ -48,3 +48,15 @@ AS $fn$
     ' THEN pg_catalog.current_setting(''tenantry.tenant'', true)::integer END'
     ' ELSE tenantry.current_tenant() END', app_role)
 $fn$;
+
+-- TENANT-ID() of seed 004: the current tenant's id, NULL when none.
+CREATE FUNCTION tenantry.tenant_id() RETURNS integer
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT tenantry.current_tenant() $$;
+
+-- TENANT-NAME() of seed 004: the current tenant's name, NULL when none.
+CREATE FUNCTION tenantry.tenant_name() RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT t.name FROM tenantry.tenant t WHERE t.id = tenantry.current_tenant() $$;
