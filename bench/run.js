@@ -7,6 +7,7 @@ const benches = {
   'rls-alternatives': 'the rls-overhead workload under alternative policy/function forms (ratio)',
   'tenants-scale':
     "10,000 tenants on max_connections=100: seed 002's pool per tenant vs tenantry (requests/s)",
+  'tenant-indexes': 'planning and insert cost of one tenant index per tenant on one table',
   'cold-tenant': "a tenant's first query vs its second, per isolation model (ms)",
 };
 

@@ -18,7 +18,7 @@ CREATE TABLE tenantry.tenant_column (
 REVOKE ALL ON tenantry.tenant_column FROM PUBLIC;
 
 CREATE TABLE tenantry.setting (name text PRIMARY KEY, value text NOT NULL);
-INSERT INTO tenantry.setting VALUES ('max_tenant_indexes_per_table', '200');
+INSERT INTO tenantry.setting VALUES ('max_tenant_indexes_per_table', '50');
 REVOKE ALL ON tenantry.setting FROM PUBLIC;
 
 -- The table a tenant's rows of registered table `tbl` live in (shared: the base table; schema
