@@ -24,7 +24,13 @@ import {
 import { DatabaseProvisioner, Router, type Identity } from './isolation/index.js';
 import { ServerRegistry, deriveBudget } from './servers/index.js';
 import { PoolManager, type PoolStats } from './pool/index.js';
-import { PooledTenantDb, type QueryInput, type TenantDb, type TenantRoute } from './session/index.js';
+import {
+  PooledTenantDb,
+  type PreludeStatement,
+  type QueryInput,
+  type TenantDb,
+  type TenantRoute,
+} from './session/index.js';
 import { GroupRegistry, Segments, SequenceRegistry, TableRegistry } from './tables/index.js';
 import { TenantStore } from './tenants/index.js';
 import {
@@ -37,6 +43,11 @@ import {
   type LoginOptions,
   type Principal,
 } from './identity/index.js';
+
+/** Prelude that makes a transaction read-only (users with the `read` permission). */
+const READ_ONLY: PreludeStatement = { text: "SELECT set_config('transaction_read_only', 'on', true)" };
+/** Prelude that makes tenantry.segments() leave out group segments (skipGroupDuplicates). */
+const SKIP_GROUPS: PreludeStatement = { text: "SELECT set_config('tenantry.skip_groups', 'on', true)" };
 
 /** The operator's connection: plain node-postgres queries, outside any tenant. */
 export interface OperatorDb {
@@ -369,17 +380,8 @@ class TenantryInstance implements Tenantry {
     const tenant = await this.resolveTenant(ref);
     const gate = this.#gate(options.allowLocked === true);
     gate(tenant);
-    let db = this.#dbFor(tenant, gate, options.identity ?? 'app');
-    if (options.readOnly === true) {
-      const route = this.#router.route(tenant, options.identity ?? 'app');
-      const readOnly = { text: "SELECT set_config('transaction_read_only', 'on', true)" };
-      db = new PooledTenantDb(
-        tenant,
-        { ...route, prelude: [readOnly, ...route.prelude] },
-        (t) => this.#pools.acquire(t),
-        gate,
-      );
-    }
+    const extra = options.readOnly === true ? [READ_ONLY] : [];
+    const db = this.#dbFor(tenant, gate, options.identity ?? 'app', extra);
     return runInTenantContext({ tenant, db }, () => fn(db));
   }
 
@@ -415,11 +417,18 @@ class TenantryInstance implements Tenantry {
   /** Routes per tenant version (catalog reloads replace Tenant objects, so entries age out). */
   readonly #routes = new WeakMap<Tenant, Map<Identity, TenantRoute>>();
 
-  #dbFor(tenant: Tenant, gate: (tenant: Tenant) => void, identity: Identity): PooledTenantDb {
+  /** A tenant handle on the (memoised) route; `extra` statements run before the route's prelude. */
+  #dbFor(
+    tenant: Tenant,
+    gate: (tenant: Tenant) => void,
+    identity: Identity,
+    extra: readonly PreludeStatement[] = [],
+  ): PooledTenantDb {
     let routes = this.#routes.get(tenant);
     if (!routes) this.#routes.set(tenant, (routes = new Map<Identity, TenantRoute>()));
     let route = routes.get(identity);
     if (!route) routes.set(identity, (route = this.#router.route(tenant, identity)));
+    if (extra.length > 0) route = { ...route, prelude: [...extra, ...route.prelude] };
     return new PooledTenantDb(tenant, route, (target) => this.#pools.acquire(target), gate);
   }
 
@@ -459,17 +468,7 @@ class TenantryInstance implements Tenantry {
         asTenant: (tenant, skipGroups, fn) => {
           const gate = this.#gate(false);
           gate(tenant);
-          let db = this.#dbFor(tenant, gate, 'app');
-          if (skipGroups) {
-            const route = this.#router.route(tenant, 'app');
-            const skip = { text: "SELECT set_config('tenantry.skip_groups', 'on', true)" };
-            db = new PooledTenantDb(
-              tenant,
-              { ...route, prelude: [...route.prelude, skip] },
-              (t) => this.#pools.acquire(t),
-              gate,
-            );
-          }
+          const db = this.#dbFor(tenant, gate, 'app', skipGroups ? [SKIP_GROUPS] : []);
           return runInTenantContext({ tenant, db }, () => fn(db));
         },
       },
