@@ -244,6 +244,22 @@ export const errorCodes = {
     status: 401,
     sqlstate: '28000',
   },
+  INSECURE_TRANSPORT: {
+    message:
+      'A token login sends the token as a cleartext password: it is accepted over TLS or from loopback only. Configure a certificate (--tls-cert/--tls-key) or connect locally.',
+    status: 400,
+    sqlstate: '28000',
+  },
+  DATABASE_NOT_FOUND: {
+    message: 'Database {database} does not exist: connect to database {expected}.',
+    status: 404,
+    sqlstate: '3D000',
+  },
+  TOO_MANY_CONNECTIONS: {
+    message: 'Too many connections {scope} (limit {limit}).',
+    status: 429,
+    sqlstate: '53300',
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 /** A tenantry error code without its prefix, e.g. `'TENANT_DISABLED'`. */

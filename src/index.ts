@@ -59,3 +59,5 @@ export type { Logger } from './logger.js';
 export { startEmbedded } from './embedded/index.js';
 export type { EmbeddedOptions, EmbeddedServer } from './embedded/index.js';
 export type { CrossTenantOptions, ScanFailure, ScanRow } from './cross-tenant/index.js';
+export { Gateway } from './gateway/index.js';
+export type { GatewayOptions, GatewayStats, GatewayTenantStats } from './gateway/index.js';

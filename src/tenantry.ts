@@ -13,6 +13,7 @@ import { describeUrl } from './connection-url.js';
 import { getTenant, runInTenantContext, tryGetTenantContext } from './context/index.js';
 import { TenantryError } from './errors.js';
 import { createLogger, type Logger } from './logger.js';
+import { Gateway, createGatewayHost, type GatewayOptions } from './gateway/index.js';
 import { KeyRing } from './crypto/index.js';
 import {
   crossTenantScan,
@@ -164,6 +165,11 @@ export interface Tenantry extends AsyncDisposable {
   ): AsyncGenerator<ScanRow>;
   /** Pools, connections, waiters and per-tenant checkout figures. */
   poolStats(): PoolStats;
+  /**
+   * Starts the PostgreSQL wire-protocol gateway (default 127.0.0.1:6432, database `tenantry`):
+   * clients log in as `user@domain` and see only their tenant. Close it before the instance.
+   */
+  startGateway(options?: GatewayOptions): Promise<Gateway>;
   /** Closes pools and the catalog listener. */
   close(): Promise<void>;
 }
@@ -247,6 +253,7 @@ export async function createTenantry(input: TenantryConfig): Promise<Tenantry> {
     return new TenantryInstance(config, installed.roles, admin, pools, router, catalog, credentials, {
       servers,
       databases,
+      logger,
     });
   } catch (error) {
     await admin.end().catch(() => undefined);
@@ -275,6 +282,7 @@ class TenantryInstance implements Tenantry {
   readonly principals: PrincipalSealer;
   readonly tokens: DelegationTokens;
   readonly #signOn: SignOn;
+  readonly #logger: Logger;
   #closed = false;
 
   constructor(
@@ -285,8 +293,9 @@ class TenantryInstance implements Tenantry {
     router: Router,
     catalog: CatalogCache,
     credentials: CredentialStore,
-    parts: { servers: ServerRegistry; databases: DatabaseProvisioner },
+    parts: { servers: ServerRegistry; databases: DatabaseProvisioner; logger: Logger },
   ) {
+    this.#logger = parts.logger;
     this.config = config;
     this.roles = roles;
     this.#admin = admin;
@@ -505,6 +514,22 @@ class TenantryInstance implements Tenantry {
 
   poolStats(): PoolStats {
     return this.#pools.stats();
+  }
+
+  startGateway(options?: GatewayOptions): Promise<Gateway> {
+    this.#checkOpen();
+    const host = createGatewayHost({
+      logger: this.#logger,
+      findUser: (ref) => this.users.find(ref),
+      authorizeToken: (token) =>
+        DelegationTokens.looksLike(token) ? this.#fromDelegation(token) : this.#signOn.authorize(token),
+      tenant: (ref) => this.catalog.get(ref),
+      ensureLoginRole: (tenant) => this.tenants.ensureLoginRole(tenant.id),
+      route: (tenant) => this.#router.route(tenant, 'tenant'),
+      acquire: (target) => this.#pools.acquire(target),
+      query: (sql, values) => this.#admin.query(sql, values),
+    });
+    return Gateway.start(host, options);
   }
 
   async query<R extends pg.QueryResultRow = pg.QueryResultRow>(

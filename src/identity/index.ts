@@ -14,3 +14,12 @@ export { UserStore } from './user-store.js';
 export type { AddUserOptions, User, UserRecord } from './user-store.js';
 export { DELEGATION_TYPE, DelegationTokens } from './delegation.js';
 export type { Delegation, DelegationInput } from './delegation.js';
+export {
+  mockScramVerifier,
+  parseScramVerifier,
+  scramVerifier,
+  serverSignature,
+  verifyClientProof,
+} from './scram.js';
+export type { ScramVerifier } from './scram.js';
+export { tryParseUserRef } from './names.js';

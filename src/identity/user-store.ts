@@ -11,6 +11,7 @@ import {
   type UserRef,
 } from './names.js';
 import { hashPassword } from './password.js';
+import { scramVerifier } from './scram.js';
 
 /** A sign-on user as recorded in the catalog (never with its password hash). */
 export interface User {
@@ -29,6 +30,8 @@ export interface User {
 /** A user with what a login needs: its hash and its domain's authentication system. */
 export interface UserRecord extends User {
   readonly passwordHash: string | null;
+  /** SCRAM-SHA-256 verifier for gateway logins (null for users without a builtin password). */
+  readonly scramVerifier: string | null;
   readonly authSystem: string;
 }
 
@@ -48,11 +51,12 @@ interface UserRow {
   permission: Permission;
   created_at: Date;
   password_hash: string | null;
+  scram_verifier: string | null;
   auth_system: string;
 }
 
 const SELECT = `SELECT u.name, d.display_name AS domain, d.tenant_id, t.name AS tenant_name, u.permission,
-       u.created_at, u.password_hash, d.auth_system
+       u.created_at, u.password_hash, u.scram_verifier, d.auth_system
   FROM tenantry.app_user u
   JOIN tenantry.domain d ON d.name = u.domain
   JOIN tenantry.tenant t ON t.id = d.tenant_id`;
@@ -98,10 +102,12 @@ export class UserStore {
       });
     }
     const hash = password === undefined ? null : await hashPassword(password);
+    const scram = password === undefined ? null : await scramVerifier(password);
     try {
       await this.#pool.query(
-        `INSERT INTO tenantry.app_user (domain, name, password_hash, permission) VALUES (lower($1), $2, $3, $4)`,
-        [parsed.domain, parsed.user, hash, permission],
+        `INSERT INTO tenantry.app_user (domain, name, password_hash, scram_verifier, permission)
+         VALUES (lower($1), $2, $3, $4, $5)`,
+        [parsed.domain, parsed.user, hash, scram, permission],
       );
     } catch (error) {
       if (error instanceof pg.DatabaseError && error.code === '23505') {
@@ -152,7 +158,12 @@ export class UserStore {
     );
     const row = rows[0];
     if (!row) return undefined;
-    return { ...toUser(row), passwordHash: row.password_hash, authSystem: row.auth_system };
+    return {
+      ...toUser(row),
+      passwordHash: row.password_hash,
+      scramVerifier: row.scram_verifier,
+      authSystem: row.auth_system,
+    };
   }
 
   /** Removes a user; its principals are refused from then on. Throws `TENANTRY_ERR_USER_NOT_FOUND`. */
@@ -168,10 +179,13 @@ export class UserStore {
   /** Sets a new password. Throws `TENANTRY_ERR_INVALID_ARGUMENT` and `TENANTRY_ERR_USER_NOT_FOUND`. */
   async setPassword(ref: string, password: string): Promise<void> {
     const parsed = parseUserRef(ref);
-    const hash = await hashPassword(checkPassword(password));
+    const checked = checkPassword(password);
+    const hash = await hashPassword(checked);
+    const scram = await scramVerifier(checked);
     const { rowCount } = await this.#pool.query(
-      'UPDATE tenantry.app_user SET password_hash = $3 WHERE domain = lower($1) AND name_key = lower($2)',
-      [parsed.domain, parsed.user, hash],
+      `UPDATE tenantry.app_user SET password_hash = $3, scram_verifier = $4
+       WHERE domain = lower($1) AND name_key = lower($2)`,
+      [parsed.domain, parsed.user, hash, scram],
     );
     if (!rowCount) throw new TenantryError('USER_NOT_FOUND', { user: formatUserRef(parsed) });
   }

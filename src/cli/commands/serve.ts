@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { resolveCliSettings } from '../../config.js';
@@ -7,6 +7,8 @@ import { seedDemo } from '../../demo/index.js';
 import { startEmbedded, type EmbeddedServer } from '../../embedded/index.js';
 import { createLogger } from '../../logger.js';
 import { createTenantry, type Tenantry } from '../../tenantry.js';
+import { TenantryError, isTenantryError } from '../../errors.js';
+import type { Gateway, GatewayOptions } from '../../gateway/index.js';
 import type { GlobalFlags } from '../connect.js';
 import { resolveMasterKey } from '../master-key.js';
 import { out } from '../output.js';
@@ -14,7 +16,42 @@ import { removeRuntimeInfo, writeRuntimeInfo } from '../runtime-file.js';
 
 interface ServeFlags {
   demo?: boolean;
-  pgPortInternal?: string;
+  embeddedPort: string;
+  pgPort?: string;
+  pgHost: string;
+  poolMode: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  gateway: boolean;
+}
+
+/** Starts the gateway on the asked port; on the default port, falls back to a free one when taken. */
+async function startGateway(tenantry: Tenantry, flags: ServeFlags): Promise<Gateway> {
+  if (flags.poolMode !== 'transaction' && flags.poolMode !== 'session') {
+    throw new TenantryError('CONFIG', {
+      problem: `--pool-mode must be transaction or session, not ${flags.poolMode}`,
+    });
+  }
+  if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) {
+    throw new TenantryError('CONFIG', { problem: '--tls-cert and --tls-key go together' });
+  }
+  const options: GatewayOptions = {
+    host: flags.pgHost,
+    poolMode: flags.poolMode,
+    ...(flags.tlsCert && flags.tlsKey
+      ? { tls: { cert: readFileSync(flags.tlsCert), key: readFileSync(flags.tlsKey) } }
+      : {}),
+  };
+  const port = flags.pgPort === undefined ? 6432 : Number(flags.pgPort);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new TenantryError('CONFIG', { problem: `--pg-port must be a port number, not ${flags.pgPort}` });
+  }
+  try {
+    return await tenantry.startGateway({ ...options, port });
+  } catch (error) {
+    if (flags.pgPort !== undefined || !isTenantryError(error, 'PORT_IN_USE')) throw error;
+    return tenantry.startGateway({ ...options, port: 0 });
+  }
 }
 
 /** Resolves when the process receives SIGINT or SIGTERM. */
@@ -40,12 +77,19 @@ export function serveCommand(globals: () => GlobalFlags): Command {
       'preferred port of the embedded PostgreSQL (a free one is picked when taken)',
       '5432',
     )
-    .action(async (flags: ServeFlags & { embeddedPort: string }) => {
+    .option('--pg-port <port>', 'port of the PostgreSQL wire-protocol gateway (default 6432)')
+    .option('--pg-host <host>', 'address the gateway listens on', '127.0.0.1')
+    .option('--pool-mode <mode>', 'gateway pooling: transaction or session', 'transaction')
+    .option('--tls-cert <file>', 'PEM certificate: the gateway answers SSLRequest with TLS')
+    .option('--tls-key <file>', 'PEM private key of --tls-cert')
+    .option('--no-gateway', 'do not start the gateway')
+    .action(async (flags: ServeFlags) => {
       const settings = resolveCliSettings(globals());
       const logger = createLogger(settings.logLevel ?? 'info');
       const dataDir = resolve(settings.dataDir);
       let embedded: EmbeddedServer | undefined;
       let tenantry: Tenantry | undefined;
+      let gateway: Gateway | undefined;
       const stopping = untilSignal();
       try {
         let url = settings.databaseUrl;
@@ -75,12 +119,19 @@ export function serveCommand(globals: () => GlobalFlags): Command {
             'demo users (demo mode only; password "demo"): alice@HomeDepot, fred@Lowes, nina@LowesNY (read-only), bob@LowesBos, root@ops',
           );
         }
+        if (flags.gateway) {
+          gateway = await startGateway(tenantry, flags);
+          out(
+            `gateway listening on ${gateway.host}:${gateway.port} (${flags.poolMode} pooling): psql "postgresql://alice%40HomeDepot@${gateway.host}:${gateway.port}/tenantry"`,
+          );
+        }
         out(`tenantry ready: ${where}. Try: npx tenantry sql --tenant HomeDepot "select name from customer"`);
         out('Press Ctrl-C to stop.');
         const signal = await stopping;
         logger.info({ signal }, 'stopping');
       } finally {
         removeRuntimeInfo(dataDir, process.pid);
+        await gateway?.close(10_000).catch(() => undefined);
         await tenantry?.close().catch(() => undefined);
         await embedded?.stop();
       }

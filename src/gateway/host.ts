@@ -1,0 +1,84 @@
+import type { Tenant } from '../catalog/index.js';
+import type { Permission, Principal, UserRecord, UserRef } from '../identity/index.js';
+import type { Logger } from '../logger.js';
+import type { Lease, PoolTarget } from '../pool/index.js';
+import type { TenantRoute } from '../session/index.js';
+
+/**
+ * What the gateway needs from a tenantry instance: identities, the catalog, tenant routes and the
+ * pool of pools. Kept narrow so the gateway never holds the operator's connection.
+ */
+export interface GatewayHost {
+  readonly logger: Logger;
+  /** A user with its SCRAM verifier, or `undefined`. */
+  findUser(ref: UserRef): Promise<UserRecord | undefined>;
+  /** Verifies a sealed principal or a delegation token (expiry, revocation, user still there). */
+  authorizeToken(token: string): Promise<Principal>;
+  /** The current catalog entry of a tenant (id, uuid or name). */
+  tenant(ref: number | string): Tenant | undefined;
+  /**
+   * The route of a tenant's SQL under its own login role for `permission` (the role is created
+   * when the tenant has none yet).
+   */
+  route(tenant: Tenant, permission: Permission): Promise<TenantRoute>;
+  /** Checks a connection out of the pool of pools. */
+  acquire(target: PoolTarget): Promise<Lease>;
+  /** Server parameters reported to clients at connect (server_version, TimeZone…). */
+  serverParameters(): Promise<ReadonlyMap<string, string>>;
+}
+
+/** The parts of a tenantry instance a {@link GatewayHost} is made of. */
+export interface GatewayHostParts {
+  readonly logger: Logger;
+  readonly findUser: (ref: UserRef) => Promise<UserRecord | undefined>;
+  readonly authorizeToken: (token: string) => Promise<Principal>;
+  readonly tenant: (ref: number | string) => Tenant | undefined;
+  /** Creates the tenant's login role when it has none; answers the updated tenant. */
+  readonly ensureLoginRole: (tenant: Tenant) => Promise<Tenant>;
+  readonly route: (tenant: Tenant, permission: Permission) => TenantRoute;
+  readonly acquire: (target: PoolTarget) => Promise<Lease>;
+  readonly query: (sql: string, values?: unknown[]) => Promise<{ rows: Record<string, string>[] }>;
+}
+
+/** Settings reported to every client at connect, read once from the server. */
+const REPORTED = [
+  'server_version',
+  'server_encoding',
+  'DateStyle',
+  'IntervalStyle',
+  'TimeZone',
+  'integer_datetimes',
+  'standard_conforming_strings',
+];
+
+/** Builds a {@link GatewayHost} over a tenantry instance's parts. */
+export function createGatewayHost(parts: GatewayHostParts): GatewayHost {
+  let parameters: Promise<ReadonlyMap<string, string>> | undefined;
+  /** Tenants whose face schema was made usable by their login roles in this process. */
+  const prepared = new Set<number>();
+  return {
+    logger: parts.logger,
+    findUser: parts.findUser,
+    authorizeToken: parts.authorizeToken,
+    tenant: parts.tenant,
+    acquire: parts.acquire,
+    async route(tenant, permission) {
+      const withRole = tenant.role ? tenant : await parts.ensureLoginRole(tenant);
+      if (!prepared.has(tenant.id)) {
+        // The tenant's own schema (first on its roles' search_path) must exist and be granted to
+        // its roles before their session computes the path: name resolution caches it.
+        await parts.query("SELECT set_config('tenantry.tenant', $1, true), tenantry.ensure_own_schema()", [
+          String(tenant.id),
+        ]);
+        prepared.add(tenant.id);
+      }
+      return parts.route(withRole, permission);
+    },
+    serverParameters() {
+      parameters ??= parts
+        .query(`SELECT ${REPORTED.map((name, i) => `current_setting('${name}') AS p${i}`).join(', ')}`)
+        .then(({ rows }) => new Map(REPORTED.map((name, i) => [name, rows[0]?.[`p${i}`] ?? ''])));
+      return parameters;
+    },
+  };
+}
