@@ -212,6 +212,7 @@ export class ClientConnection {
         wanted,
         identity,
         fatal: (code, message) => this.fatal(code, message),
+        terminate: () => this.close(),
       });
       this.#phase = 'ready';
       this.#socket.write(Buffer.concat(out));
@@ -263,7 +264,7 @@ export class ClientConnection {
     this.#phase = 'closed';
     this.#relay?.clientGone();
     if (this.#waiting) this.#waiting(Buffer.alloc(0));
-    this.#socket.destroySoon?.();
+    if (!this.#socket.writableEnded) this.#socket.end();
     setTimeout(() => this.#socket.destroy(), 1000).unref();
     this.#hooks.closed(this);
   }

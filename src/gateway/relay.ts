@@ -22,6 +22,8 @@ export interface RelayOptions {
   readonly wanted: ReadonlyMap<string, string>;
   readonly identity: GatewayIdentity;
   fatal(code: string, message: string): void;
+  /** The client said goodbye (Terminate): close without a word. */
+  terminate(): void;
 }
 
 const MAX_BACKEND_MESSAGE = 1 << 30;
@@ -88,7 +90,7 @@ export class TransactionRelay {
   #onClientFrame(frame: Buffer): void {
     const type = frame[0];
     if (type === 0x58 /* X */) {
-      this.#o.fatal('00000', 'bye');
+      this.#o.terminate();
       return;
     }
     if (this.#skipUntilSync) {

@@ -3,9 +3,10 @@
 -- PostgreSQL's own format and set together with the scrypt hash whenever a password is set.
 ALTER TABLE tenantry.app_user ADD COLUMN scram_verifier text;
 
--- The current tenant's face schema, created on first use; USAGE and CREATE are (re)granted to
--- every login role of the tenant each time, so roles added after the schema (a login role
--- created later, per-permission roles) can use it too.
+-- The current tenant's face schema, created on first use. Every login role of the tenant gets
+-- USAGE and CREATE on it and the use of what is already in it, and objects the application role
+-- creates there later are granted to it by default — so a login role added after the schema
+-- (tenants.ensureLoginRole, the gateway's first login) sees what the tenant's sessions created.
 CREATE OR REPLACE FUNCTION tenantry.ensure_own_schema() RETURNS name
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -29,6 +30,11 @@ BEGIN
   FOR r IN SELECT role_name FROM tenantry.tenant_role WHERE tenant_id = t.id LOOP
     IF NOT has_schema_privilege(r, schema, 'CREATE') THEN
       EXECUTE format('GRANT USAGE, CREATE ON SCHEMA %I TO %I', schema, r);
+      EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA %I TO %I', schema, r);
+      EXECUTE format('GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA %I TO %I', schema, r);
+      EXECUTE format('GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA %I TO %I', schema, r);
+      EXECUTE format('ALTER DEFAULT PRIVILEGES FOR ROLE {{app}} IN SCHEMA %I GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO %I', schema, r);
+      EXECUTE format('ALTER DEFAULT PRIVILEGES FOR ROLE {{app}} IN SCHEMA %I GRANT USAGE, SELECT ON SEQUENCES TO %I', schema, r);
     END IF;
   END LOOP;
   RETURN schema;

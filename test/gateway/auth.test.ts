@@ -1,0 +1,183 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { gatewayFixture, type GatewayFixture } from '../helpers/gateway.js';
+
+const run = promisify(execFile);
+let fx: GatewayFixture;
+
+beforeAll(async () => {
+  fx = await gatewayFixture('gw_auth');
+});
+afterAll(async () => {
+  await fx.close();
+});
+
+/** Connecting fails: answers the server's error (SQLSTATE and message). */
+async function refused(connectionString: string, password?: string): Promise<pg.DatabaseError> {
+  const client = new pg.Client({ connectionString, ...(password === undefined ? {} : { password }) });
+  client.on('error', () => undefined);
+  const error = await client.connect().then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  await client.end().catch(() => undefined);
+  expect(error).toBeInstanceOf(pg.DatabaseError);
+  return error as pg.DatabaseError;
+}
+
+async function names(client: pg.Client): Promise<string[]> {
+  const { rows } = await client.query<{ name: string }>('select name from customer order by name');
+  return rows.map((r) => r.name);
+}
+
+describe('gateway logins (SCRAM-SHA-256 as user@domain)', () => {
+  it('psql as alice@HomeDepot prints HomeDepot’s customers only', async () => {
+    const { stdout } = await run(
+      'psql',
+      [fx.connectionString('alice@HomeDepot'), '-Atc', 'select name from customer order by 1'],
+      {
+        env: { ...process.env, PGSSLMODE: 'disable' },
+      },
+    );
+    expect(stdout.trim().split('\n')).toEqual(['Albert Hall', 'Candace Jones', 'Carrie Abrahm']);
+  });
+
+  it('each user reaches its own tenant and nothing else', async () => {
+    const alice = await fx.connect('alice@HomeDepot');
+    const fred = await fx.connect('fred@Lowes');
+    expect(await names(alice)).toEqual(['Albert Hall', 'Candace Jones', 'Carrie Abrahm']);
+    expect(await names(fred)).toEqual(['Fred Smith', 'George Holmes', 'Joan Adlon']);
+    const who = await alice.query<{ t: string; s: string }>(
+      'select tenantry.tenant_name() as t, session_user as s',
+    );
+    expect(who.rows[0]?.t).toBe('HomeDepot');
+    // The login role is derived from the tenant's uuid: neither its name nor its id shows.
+    expect(who.rows[0]?.s).toMatch(/^tenantry_t_[0-9a-f]{32}/);
+    // The tenant column does not exist for a tenant session.
+    await expect(alice.query('select tenant_id from customer')).rejects.toMatchObject({ code: '42703' });
+  });
+
+  it('a wrong password and an unknown user fail alike with 28P01 (no enumeration)', async () => {
+    const wrong = await refused(fx.connectionString('alice@HomeDepot', 'nope'));
+    const unknown = await refused(fx.connectionString('mallory@HomeDepot', 'nope'));
+    const noDomain = await refused(fx.connectionString('alice@NoSuchDomain', 'demo'));
+    for (const error of [wrong, unknown, noDomain]) {
+      expect(error.code).toBe('28P01');
+      expect(error.severity).toBe('FATAL');
+      expect(error.message).toBe(wrong.message);
+    }
+    expect(wrong.message).toMatch(/^TENANTRY_ERR_AUTH:/);
+  });
+
+  it('a disabled or locked tenant is refused with 28000, once the password was right', async () => {
+    await fx.tenantry.tenants.disable('Lowes');
+    try {
+      const disabled = await refused(fx.connectionString('fred@Lowes'));
+      expect(disabled.code).toBe('28000');
+      expect(disabled.message).toMatch(/TENANTRY_ERR_TENANT_DISABLED/);
+      const stillWrong = await refused(fx.connectionString('fred@Lowes', 'nope'));
+      expect(stillWrong.code).toBe('28P01');
+    } finally {
+      await fx.tenantry.tenants.enable('Lowes');
+    }
+    await fx.tenantry.tenants.lock('Lowes');
+    try {
+      const locked = await refused(fx.connectionString('fred@Lowes'));
+      expect(locked.code).toBe('28000');
+      expect(locked.message).toMatch(/TENANTRY_ERR_TENANT_LOCKED/);
+    } finally {
+      await fx.tenantry.tenants.unlock('Lowes');
+    }
+  });
+
+  it('another database name is 3D000; startup parameters outside the allowlist are 42501', async () => {
+    const database = await refused(fx.connectionString('alice@HomeDepot').replace('/tenantry', '/postgres'));
+    expect(database.code).toBe('3D000');
+    for (const option of [
+      '-c search_path=public',
+      '-c role=postgres',
+      '-c session_authorization=postgres',
+      '-c tenantry.tenant=Lowes',
+    ]) {
+      const error = await refused(
+        `${fx.connectionString('alice@HomeDepot')}?options=${encodeURIComponent(option)}`,
+      );
+      expect(error.code, option).toBe('42501');
+    }
+  });
+
+  it('a super-tenant user picks its effective tenant at connect time; it applies to every transaction', async () => {
+    const root = await fx.connect('root@ops', 'demo', {
+      options: '-c tenantry.tenant=HomeDepot',
+    });
+    for (let i = 0; i < 3; i++) {
+      expect(await names(root)).toEqual(['Albert Hall', 'Candace Jones', 'Carrie Abrahm']);
+      const { rows } = await root.query<{ t: string }>('select tenantry.effective_tenant_name() as t');
+      expect(rows[0]?.t).toBe('HomeDepot');
+    }
+    // Without the option a super tenant has no data of its own (its segments are never allocated).
+    const plain = await fx.connect('root@ops');
+    await expect(names(plain)).rejects.toThrow(/TENANTRY_ERR_NOT_ALLOCATED/);
+    // The same backend (one pool per role) then serves the plain session without the effective tenant.
+    expect(await names(root)).toEqual(['Albert Hall', 'Candace Jones', 'Carrie Abrahm']);
+  });
+});
+
+describe('gateway token logins (cleartext password carrying a principal or delegation token)', () => {
+  it('alice@HomeDepot+token with a delegation token, and token with a sealed principal', async () => {
+    const { token } = await fx.tenantry.tokens.issue({ user: 'alice@HomeDepot', service: 'reports' });
+    const byToken = await fx.connect('alice@HomeDepot+token', token);
+    expect(await names(byToken)).toEqual(['Albert Hall', 'Candace Jones', 'Carrie Abrahm']);
+    const principal = await fx.tenantry.login('fred@Lowes', 'demo');
+    const byPrincipal = await fx.connect('token', principal);
+    expect(await names(byPrincipal)).toEqual(['Fred Smith', 'George Holmes', 'Joan Adlon']);
+  });
+
+  it('a token presented for another user, a tampered or a revoked token is refused', async () => {
+    const { token, id } = await fx.tenantry.tokens.issue({ user: 'alice@HomeDepot', service: 'reports' });
+    expect((await refused(fx.connectionString('fred@Lowes+token', token))).code).toBe('28P01');
+    expect((await refused(fx.connectionString('token', `${token.slice(0, -2)}xx`))).code).toBe('28000');
+    await fx.tenantry.tokens.revoke(id);
+    const revoked = await refused(fx.connectionString('token', token));
+    expect(revoked.code).toBe('28000');
+    expect(revoked.message).toMatch(/TENANTRY_ERR_TOKEN_REVOKED/);
+  });
+
+  it('revoking a token, removing a user or disabling a tenant ends open sessions within about a second', async () => {
+    const { token, id } = await fx.tenantry.tokens.issue({ user: 'alice@HomeDepot', service: 'reports' });
+    const session = await fx.connect('token', token);
+    expect(await names(session)).toHaveLength(3);
+    await fx.tenantry.tokens.revoke(id);
+    await expect(pollUntilRejected(session)).resolves.toMatchObject({ code: '28000' });
+
+    await fx.tenantry.users.add('temp@LowesBos', { password: 'temporary-pass' });
+    const temp = await fx.connect('temp@LowesBos', 'temporary-pass');
+    expect(await names(temp)).toEqual(['Bill Otis']);
+    await fx.tenantry.users.remove('temp@LowesBos');
+    await expect(pollUntilRejected(temp)).resolves.toMatchObject({ code: '28000' });
+
+    const bob = await fx.connect('bob@LowesBos');
+    await fx.tenantry.tenants.disable('LowesBos');
+    try {
+      await expect(pollUntilRejected(bob)).resolves.toMatchObject({ code: '28000' });
+    } finally {
+      await fx.tenantry.tenants.enable('LowesBos');
+    }
+  });
+});
+
+/** Queries every 100 ms until the session is refused (at most 3 s); answers the error. */
+async function pollUntilRejected(client: pg.Client): Promise<unknown> {
+  const deadline = Date.now() + 3_000;
+  while (Date.now() < deadline) {
+    const error = await client.query('select 1').then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    if (error) return error;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('the session was never refused');
+}
