@@ -64,6 +64,8 @@ export class ClientConnection {
   readonly secret = randomInt(-(2 ** 31), 2 ** 31 - 1);
   readonly connectedAt = Date.now();
   identity: GatewayIdentity | undefined;
+  /** Counted against the per-tenant client limit (set by the gateway when it admits it). */
+  admitted = false;
   #socket: net.Socket;
   readonly #raw: net.Socket;
   readonly #host: GatewayHost;

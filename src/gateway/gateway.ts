@@ -157,13 +157,13 @@ export class Gateway {
       });
     }
     this.#perTenant.set(tenant.id, count + 1);
-    (connection as ClientConnection & { admitted?: boolean }).admitted = true;
+    connection.admitted = true;
   }
 
   #closed(connection: ClientConnection): void {
     if (this.#clients.get(connection.pid) === connection) this.#clients.delete(connection.pid);
     const tenant = connection.identity?.tenant;
-    if (tenant && (connection as ClientConnection & { admitted?: boolean }).admitted) {
+    if (tenant && connection.admitted) {
       const count = (this.#perTenant.get(tenant.id) ?? 1) - 1;
       if (count <= 0) this.#perTenant.delete(tenant.id);
       else this.#perTenant.set(tenant.id, count);
