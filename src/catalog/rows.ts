@@ -2,7 +2,7 @@ import type { RegisteredTable, Tenant, TenantIsolation, TenantKind, TenantState 
 
 /** Columns selected for a tenant, in the shape {@link toTenant} reads. */
 export const TENANT_COLUMNS = `id, uuid, name, kind, state, isolation, server, schema_name, database_name,
-  (SELECT min(r.role_name) FROM tenantry.tenant_role r WHERE r.tenant_id = tenant.id) AS role_name,
+  (SELECT r.role_name FROM tenantry.tenant_role r WHERE r.tenant_id = tenant.id AND r.permission = 'admin') AS role_name,
   created_at, updated_at`;
 
 /** A tenant row as node-postgres returns it. */

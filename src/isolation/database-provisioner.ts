@@ -13,6 +13,7 @@ import {
   type SequenceDef,
   type TableCopy,
 } from './database.js';
+import { installDatabaseRights } from './database-rights.js';
 
 /** Creates and drops database tenants' databases on their servers. */
 export class DatabaseProvisioner {
@@ -109,7 +110,7 @@ export class DatabaseProvisioner {
       role: string;
     }>(
       `SELECT t.name, t.server, t.database_name, r.role_name AS role
-       FROM tenantry.tenant t JOIN tenantry.tenant_role r ON r.tenant_id = t.id
+       FROM tenantry.tenant t JOIN tenantry.tenant_role r ON r.tenant_id = t.id AND r.permission = 'admin'
        WHERE t.isolation = 'database' AND t.database_name IS NOT NULL ORDER BY t.id`,
     );
     if (rows.length === 0) return;
@@ -121,6 +122,7 @@ export class DatabaseProvisioner {
         await withClient(url, async (client) => {
           await client.query('BEGIN');
           const grantees = { appRole: this.#roles.app, role: tenant.role };
+          await installDatabaseRights(client, grantees);
           for (const table of tables) await copyTable(client, grantees, table);
           for (const table of tables) {
             for (const statement of table.foreignKeys) {
@@ -147,8 +149,8 @@ export class DatabaseProvisioner {
     if (failed.length > 0) throw new TenantryError('PROVISION_FAILED', { tenants: failed.join('; ') });
   }
 
-  /** Drops the tenant's database and role on `server`. */
-  async drop(server: string, database: string, role: string): Promise<void> {
-    await dropTenantDatabase(await this.#servers.url(server), database, role);
+  /** Drops the tenant's database and login roles (admin, write, read) on `server`. */
+  async drop(server: string, database: string, roles: string | readonly string[]): Promise<void> {
+    await dropTenantDatabase(await this.#servers.url(server), database, roles);
   }
 }

@@ -3,6 +3,9 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { expandIncludes, tenantFaceSchema } from '../catalog/index.js';
 import { urlParts, withDatabase } from '../connection-url.js';
+import { TenantryError } from '../errors.js';
+import { hasRightsWall, installDatabaseRights, registerDatabaseRole } from './database-rights.js';
+import { createMemberRole, type MemberRoleSpec } from './provision.js';
 
 /** A multi-tenant table to copy into a tenant database. */
 export interface TableCopy {
@@ -95,6 +98,7 @@ export async function createTenantDatabase(plan: DatabasePlan): Promise<void> {
     await withClient(withDatabase(plan.serverUrl, plan.database), async (client) => {
       await client.query('BEGIN');
       await client.query(renderDataPlane(plan));
+      await installDatabaseRights(client, plan);
       for (const table of plan.tables) await copyTable(client, plan, table);
       for (const table of plan.tables)
         for (const statement of table.foreignKeys) await client.query(statement);
@@ -154,6 +158,7 @@ export async function copyTable(client: pg.ClientBase, plan: Grantees, table: Ta
     `CREATE POLICY tenantry_isolation ON ${qualified} FOR ALL USING (${policy}) WITH CHECK (${policy})`,
   );
   await client.query(`REVOKE ALL ON ${qualified} FROM PUBLIC`);
+  await client.query('SELECT tenantry.guard_table($1::regclass)', [qualified]);
   for (const grantee of [plan.appRole, plan.role]) {
     await client.query('SELECT tenantry.grant_tenant_columns($1::regclass, $2, $3)', [
       qualified,
@@ -220,10 +225,47 @@ export async function importShared(
   }
 }
 
-/** Drops a tenant database (ending its sessions) and its role; missing ones are fine. */
-export async function dropTenantDatabase(serverUrl: string, database: string, role: string): Promise<void> {
+/** Drops a tenant database (ending its sessions) and its roles; missing ones are fine. */
+export async function dropTenantDatabase(
+  serverUrl: string,
+  database: string,
+  roles: string | readonly string[],
+): Promise<void> {
   await withClient(serverUrl, async (client) => {
     await client.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(database)} WITH (FORCE)`);
-    await client.query(`DROP ROLE IF EXISTS ${pg.escapeIdentifier(role)}`);
+    for (const role of typeof roles === 'string' ? [roles] : roles) {
+      await client.query(`DROP ROLE IF EXISTS ${pg.escapeIdentifier(role)}`);
+    }
   });
+}
+
+/**
+ * Creates a database tenant's per-permission role on its server and registers it in the
+ * tenant's database (installing the rights there first when they are missing). Throws
+ * `TENANTRY_ERR_RIGHTS_UNAVAILABLE` when that database cannot refuse DDL to read and write
+ * users (its wall needs a superuser); the role is then removed again.
+ */
+export async function createDatabasePermissionRole(
+  serverUrl: string,
+  target: { tenant: string; server: string; database: string; appRole: string },
+  role: MemberRoleSpec & { tenantId: number; permission: string; searchPath: string },
+): Promise<void> {
+  await withClient(serverUrl, (client) => createMemberRole(client, role));
+  try {
+    await withClient(withDatabase(serverUrl, target.database), async (client) => {
+      await client.query('BEGIN');
+      const wall =
+        (await hasRightsWall(client)) ||
+        (await installDatabaseRights(client, { appRole: target.appRole, role: role.admin }));
+      if (!wall)
+        throw new TenantryError('RIGHTS_UNAVAILABLE', { tenant: target.tenant, server: target.server });
+      await registerDatabaseRole(client, { ...role, name: role.name, database: target.database });
+      await client.query('COMMIT');
+    });
+  } catch (error) {
+    await withClient(serverUrl, (client) =>
+      client.query(`DROP ROLE IF EXISTS ${pg.escapeIdentifier(role.name)}`),
+    ).catch(() => undefined);
+    throw error;
+  }
 }

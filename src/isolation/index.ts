@@ -1,11 +1,16 @@
-export { Router } from './router.js';
+export { Router, tenantPoolIdentity } from './router.js';
 export type { Identity, RouterOptions } from './router.js';
 export {
   createTenantRole,
   dropTenantObjects,
   endSessions,
+  endSessionsOf,
+  grantMembership,
   provisionSchema,
   provisionTableForSchemas,
+  roleOids,
   tenantCredentialOwner,
 } from './provision.js';
 export { DatabaseProvisioner } from './database-provisioner.js';
+export { PermissionRoles, permissionPasswordField, permissionRoleName } from './permission-roles.js';
+export type { PermissionRolesOptions } from './permission-roles.js';

@@ -2,8 +2,10 @@ import pg from 'pg';
 import { tenantSearchPath, type CredentialStore, type Tenant } from '../catalog/index.js';
 import { withCredentials, withDatabase } from '../connection-url.js';
 import { TenantryError } from '../errors.js';
+import type { Permission } from '../identity/names.js';
 import type { ServerRegistry } from '../servers/index.js';
 import { tenantSetting, type PreludeStatement, type TenantRoute } from '../session/index.js';
+import { permissionPasswordField, type PermissionRoles } from './permission-roles.js';
 import { tenantCredentialOwner } from './provision.js';
 
 /**
@@ -21,6 +23,19 @@ export interface RouterOptions {
   readonly appPassword: string;
   readonly credentials: CredentialStore;
   readonly servers: ServerRegistry;
+  /** Creates a tenant's `write` and `read` login roles on first use. */
+  readonly permissionRoles: Pick<PermissionRoles, 'ensure'>;
+}
+
+/** Makes a transaction read-only (the `read` permission under the application role). */
+const READ_ONLY: PreludeStatement = { text: "SELECT set_config('transaction_read_only', 'on', true)" };
+
+/**
+ * The pool identity of a tenant's own login role for `permission`: `tenant:<id>` for `admin`
+ * (the tenant's own role), `tenant:<id>:write` and `tenant:<id>:read` for the others.
+ */
+export function tenantPoolIdentity(tenantId: number, permission: Permission = 'admin'): string {
+  return permission === 'admin' ? `tenant:${tenantId}` : `tenant:${tenantId}:${permission}`;
 }
 
 /**
@@ -46,15 +61,23 @@ export class Router {
     return { connectionString: url, application_name: application };
   }
 
-  /** The route of `tenant`'s statements under `identity`. */
-  route(tenant: Tenant, identity: Identity): TenantRoute {
-    const { servers, appUser, appPassword, credentials } = this.#options;
+  /**
+   * The route of `tenant`'s statements under `identity` and `permission` (default `admin`).
+   * `tenant`: the tenant's login role for that permission (its own role for `admin`, a member
+   * role for `write` and `read`, created on first connection), pool identity
+   * {@link tenantPoolIdentity}; PostgreSQL enforces the permission. `app`: the application role;
+   * `read` makes each transaction read-only. Throws `TENANTRY_ERR_TENANT_NO_ROLE` for the
+   * `tenant` identity when the tenant has no login role.
+   */
+  route(tenant: Tenant, identity: Identity, permission: Permission = 'admin'): TenantRoute {
+    const { servers, appUser, appPassword, credentials, permissionRoles } = this.#options;
     const schema = tenant.isolation === 'schema' ? (tenant.schemaName ?? undefined) : undefined;
     const base = { server: tenant.server, tenantId: tenant.id, tenantName: tenant.name };
     if (identity === 'app') {
       // Names resolve to the tenant's own objects, then its tenant-facing views.
       const searchPath = tenantSearchPath(tenant.uuid);
       const prelude: PreludeStatement[] = [
+        ...(permission === 'read' ? [READ_ONLY] : []),
         {
           text: `${tenantSetting(tenant)}, set_config('search_path', ${pg.escapeLiteral(searchPath)}, true)`,
           prepared: {
@@ -82,19 +105,17 @@ export class Router {
         ...(schema ? { schema } : {}),
       };
     }
-    const role = tenant.role;
-    if (!role) throw new TenantryError('TENANT_NO_ROLE', { tenant: tenant.name });
+    if (!tenant.role) throw new TenantryError('TENANT_NO_ROLE', { tenant: tenant.name });
     return {
       target: {
         ...base,
-        identity: `tenant:${tenant.id}`,
-        connect: async () =>
-          this.#connection(
-            tenant,
-            role,
-            await credentials.get(tenantCredentialOwner(tenant.id), 'password'),
-            'tenantry-tenant',
-          ),
+        identity: tenantPoolIdentity(tenant.id, permission),
+        connect: async () => {
+          const role = await permissionRoles.ensure(tenant, permission);
+          const field = permissionPasswordField(permission);
+          const password = await credentials.get(tenantCredentialOwner(tenant.id), field);
+          return this.#connection(tenant, role, password, 'tenantry-tenant');
+        },
       },
       prelude: [],
       untrusted: true,

@@ -18,12 +18,13 @@ import {
 import { TenantryError } from '../errors.js';
 import {
   createTenantRole,
-  dropTenantObjects,
-  endSessions,
   provisionSchema,
   tenantCredentialOwner,
   type DatabaseProvisioner,
+  type PermissionRoles,
 } from '../isolation/index.js';
+import { dropTenant, whereRef } from './tenant-drop.js';
+import type { Permission } from '../identity/names.js';
 
 const NAME = /^[A-Za-z][A-Za-z0-9_.-]{0,62}$/;
 
@@ -55,6 +56,7 @@ export class TenantStore {
   readonly #credentials: CredentialStore;
   readonly #onDropped: TenantDroppedHook;
   readonly #databases: DatabaseProvisioner;
+  readonly #permissionRoles: PermissionRoles;
 
   constructor(options: {
     pool: pg.Pool;
@@ -62,8 +64,10 @@ export class TenantStore {
     roles: CatalogRoles;
     credentials: CredentialStore;
     databases: DatabaseProvisioner;
+    permissionRoles: PermissionRoles;
     onDropped: TenantDroppedHook;
   }) {
+    this.#permissionRoles = options.permissionRoles;
     this.#pool = options.pool;
     this.#cache = options.cache;
     this.#roles = options.roles;
@@ -217,6 +221,16 @@ export class TenantStore {
     return this.show(tenant.id);
   }
 
+  /**
+   * The name of the tenant's login role for `permission` (docs/rights.md): its own role for
+   * `admin`; for `write` and `read` a member role, created when missing (sessions of the
+   * tenant's faces create it on first use anyway). Throws `TENANTRY_ERR_TENANT_NO_ROLE`, and
+   * `TENANTRY_ERR_RIGHTS_UNAVAILABLE` for a database tenant whose database cannot enforce it.
+   */
+  async ensurePermissionRole(ref: TenantRef, permission: Permission): Promise<string> {
+    return this.#permissionRoles.ensure(await this.show(ref), permission);
+  }
+
   /** Every tenant, ordered by id (read from the catalog, not the cache). */
   async list(): Promise<Tenant[]> {
     const { rows } = await this.#pool.query<TenantRow>(
@@ -261,12 +275,15 @@ export class TenantStore {
         `UPDATE tenantry.tenant SET state = $2 WHERE ${whereRef(ref)} AND kind <> 'default' RETURNING ${TENANT_COLUMNS}`,
         [String(ref), state],
       );
-      const role = result.rows[0]?.role_name;
-      // Defence in depth: a disabled or locked tenant's own role cannot log in at all.
-      const local = role
-        ? await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role])
-        : undefined;
-      if (role && local?.rowCount) {
+      // Defence in depth: a disabled or locked tenant's login roles (admin, write, read) cannot
+      // log in at all.
+      const id = result.rows[0]?.id;
+      const { rows: local } = await client.query<{ role_name: string }>(
+        `SELECT r.role_name FROM tenantry.tenant_role r JOIN pg_roles p ON p.rolname = r.role_name
+         WHERE r.tenant_id = $1 ORDER BY r.role_name`,
+        [id ?? null],
+      );
+      for (const { role_name: role } of local) {
         await client.query(
           `ALTER ROLE ${pg.escapeIdentifier(role)} ${state === 'active' ? 'LOGIN' : 'NOLOGIN'}`,
         );
@@ -290,74 +307,18 @@ export class TenantStore {
    * as the maintenance identity. Requires `{ force: true }` (`TENANTRY_ERR_FORCE_REQUIRED`);
    * the default tenant cannot be dropped. Returns the number of rows deleted per table.
    */
-  async drop(ref: TenantRef, options: { force?: boolean } = {}): Promise<Record<string, number>> {
-    if (options.force !== true) throw new TenantryError('FORCE_REQUIRED', { operation: 'Dropping a tenant' });
-    const client = await this.#pool.connect();
-    try {
-      await client.query('BEGIN');
-      const { rows } = await client.query<TenantRow>(
-        `SELECT ${TENANT_COLUMNS} FROM tenantry.tenant WHERE ${whereRef(ref)} FOR UPDATE`,
-        [String(ref)],
-      );
-      const tenant = rows[0] ? toTenant(rows[0]) : undefined;
-      if (!tenant) throw new TenantryError('TENANT_NOT_FOUND', { tenant: String(ref) });
-      if (tenant.kind === 'default') {
-        throw new TenantryError('TENANT_KIND', {
-          tenant: tenant.name,
-          kind: 'default',
-          problem: 'it cannot be dropped',
-        });
-      }
-      await client.query(`SET LOCAL ROLE ${pg.escapeIdentifier(this.#roles.maint)}`);
-      const { rows: tables } = await client.query<{ qualified: string; col: string }>(
-        `SELECT format('%I.%I', schema_name, table_name) AS qualified, tenant_column AS col
-         FROM tenantry.registered_table WHERE kind = 'multi_tenant' ORDER BY 1`,
-      );
-      const deleted: Record<string, number> = {};
-      // Child tables first would be ideal; retry order handles FK chains between multi-tenant tables.
-      let pending = tables;
-      for (let round = 0; pending.length > 0 && round <= tables.length; round++) {
-        const failed: typeof pending = [];
-        for (const t of pending) {
-          await client.query('SAVEPOINT drop_table');
-          try {
-            const r = await client.query(
-              `DELETE FROM ${t.qualified} WHERE ${pg.escapeIdentifier(t.col)} = $1`,
-              [tenant.id],
-            );
-            deleted[t.qualified] = (deleted[t.qualified] ?? 0) + (r.rowCount ?? 0);
-            await client.query('RELEASE SAVEPOINT drop_table');
-          } catch (error) {
-            if (!(error instanceof pg.DatabaseError && error.code === '23503')) throw error;
-            await client.query('ROLLBACK TO SAVEPOINT drop_table');
-            failed.push(t);
-          }
-        }
-        pending = failed;
-      }
-      await client.query('RESET ROLE');
-      const ownDatabase = tenant.isolation === 'database' && tenant.databaseName;
-      if (ownDatabase) await this.#credentials.remove(client, tenantCredentialOwner(tenant.id));
-      else await dropTenantObjects(client, tenant);
-      await client.query('DELETE FROM tenantry.tenant WHERE id = $1', [tenant.id]);
-      await client.query('COMMIT');
-      this.#onDropped(tenant);
-      if (ownDatabase && tenant.role) await this.#databases.drop(tenant.server, ownDatabase, tenant.role);
-      else if (tenant.role) await endSessions(this.#pool, tenant.role);
-      await this.#cache.reload();
-      return deleted;
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
+  drop(ref: TenantRef, options: { force?: boolean } = {}): Promise<Record<string, number>> {
+    return dropTenant(
+      {
+        pool: this.#pool,
+        cache: this.#cache,
+        roles: this.#roles,
+        credentials: this.#credentials,
+        databases: this.#databases,
+        onDropped: this.#onDropped,
+      },
+      ref,
+      options,
+    );
   }
-}
-
-/** SQL condition matching a tenant reference passed as text in `$1`. */
-function whereRef(ref: TenantRef): string {
-  if (typeof ref === 'number' || /^-?\d+$/.test(ref)) return 'id = $1::integer';
-  if (/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(ref)) return 'uuid = $1::uuid';
-  return 'lower(name) = lower($1)';
 }

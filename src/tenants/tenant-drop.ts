@@ -1,0 +1,130 @@
+import pg from 'pg';
+import {
+  TENANT_COLUMNS,
+  toTenant,
+  type CatalogCache,
+  type CatalogRoles,
+  type CredentialStore,
+  type Tenant,
+  type TenantRef,
+  type TenantRow,
+} from '../catalog/index.js';
+import { TenantryError } from '../errors.js';
+import {
+  dropTenantObjects,
+  endSessionsOf,
+  roleOids,
+  tenantCredentialOwner,
+  type DatabaseProvisioner,
+} from '../isolation/index.js';
+
+/** SQL condition matching a tenant reference passed as text in `$1`. */
+export function whereRef(ref: TenantRef): string {
+  if (typeof ref === 'number' || /^-?\d+$/.test(ref)) return 'id = $1::integer';
+  if (/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(ref)) return 'uuid = $1::uuid';
+  return 'lower(name) = lower($1)';
+}
+
+/** What dropping a tenant needs. */
+export interface DropDeps {
+  readonly pool: pg.Pool;
+  readonly cache: CatalogCache;
+  readonly roles: CatalogRoles;
+  readonly credentials: CredentialStore;
+  readonly databases: DatabaseProvisioner;
+  /** Called after the commit, to close the tenant's pools. */
+  readonly onDropped: (tenant: Tenant) => void;
+}
+
+/**
+ * Deletes the tenant's rows from every multi-tenant table as the maintenance role; a foreign key
+ * between multi-tenant tables only changes the order (retried until every table is done).
+ */
+async function deleteRows(
+  client: pg.ClientBase,
+  maint: string,
+  tenantId: number,
+): Promise<Record<string, number>> {
+  await client.query(`SET LOCAL ROLE ${pg.escapeIdentifier(maint)}`);
+  const { rows: tables } = await client.query<{ qualified: string; col: string }>(
+    `SELECT format('%I.%I', schema_name, table_name) AS qualified, tenant_column AS col
+     FROM tenantry.registered_table WHERE kind = 'multi_tenant' ORDER BY 1`,
+  );
+  const deleted: Record<string, number> = {};
+  let pending = tables;
+  for (let round = 0; pending.length > 0 && round <= tables.length; round++) {
+    const failed: typeof pending = [];
+    for (const t of pending) {
+      await client.query('SAVEPOINT drop_table');
+      try {
+        const r = await client.query(`DELETE FROM ${t.qualified} WHERE ${pg.escapeIdentifier(t.col)} = $1`, [
+          tenantId,
+        ]);
+        deleted[t.qualified] = (deleted[t.qualified] ?? 0) + (r.rowCount ?? 0);
+        await client.query('RELEASE SAVEPOINT drop_table');
+      } catch (error) {
+        if (!(error instanceof pg.DatabaseError && error.code === '23503')) throw error;
+        await client.query('ROLLBACK TO SAVEPOINT drop_table');
+        failed.push(t);
+      }
+    }
+    pending = failed;
+  }
+  await client.query('RESET ROLE');
+  return deleted;
+}
+
+/**
+ * Deletes the tenant and all its rows in every multi-tenant table, in one transaction, then
+ * its login roles (admin, write, read), schemas or database and credentials; the roles' open
+ * sessions are ended. Requires `{ force: true }` (`TENANTRY_ERR_FORCE_REQUIRED`); the default
+ * tenant cannot be dropped. Returns the number of rows deleted per table.
+ */
+export async function dropTenant(
+  deps: DropDeps,
+  ref: TenantRef,
+  options: { force?: boolean },
+): Promise<Record<string, number>> {
+  if (options.force !== true) throw new TenantryError('FORCE_REQUIRED', { operation: 'Dropping a tenant' });
+  const client = await deps.pool.connect();
+  try {
+    await client.query('BEGIN');
+    const { rows } = await client.query<TenantRow>(
+      `SELECT ${TENANT_COLUMNS} FROM tenantry.tenant WHERE ${whereRef(ref)} FOR UPDATE`,
+      [String(ref)],
+    );
+    const tenant = rows[0] ? toTenant(rows[0]) : undefined;
+    if (!tenant) throw new TenantryError('TENANT_NOT_FOUND', { tenant: String(ref) });
+    if (tenant.kind === 'default') {
+      throw new TenantryError('TENANT_KIND', {
+        tenant: tenant.name,
+        kind: 'default',
+        problem: 'it cannot be dropped',
+      });
+    }
+    const deleted = await deleteRows(client, deps.roles.maint, tenant.id);
+    const { rows: roleRows } = await client.query<{ role_name: string }>(
+      // members (read, write) first, then the admin role they belong to
+      "SELECT role_name FROM tenantry.tenant_role WHERE tenant_id = $1 ORDER BY permission = 'admin', role_name",
+      [tenant.id],
+    );
+    const roles = roleRows.map((r) => r.role_name);
+    // pg_stat_activity knows dropped roles by oid only
+    const oids = await roleOids(client, roles);
+    const ownDatabase = tenant.isolation === 'database' && tenant.databaseName;
+    if (ownDatabase) await deps.credentials.remove(client, tenantCredentialOwner(tenant.id));
+    else await dropTenantObjects(client, tenant, roles);
+    await client.query('DELETE FROM tenantry.tenant WHERE id = $1', [tenant.id]);
+    await client.query('COMMIT');
+    deps.onDropped(tenant);
+    if (ownDatabase && roles.length > 0) await deps.databases.drop(tenant.server, ownDatabase, roles);
+    else await endSessionsOf(deps.pool, oids);
+    await deps.cache.reload();
+    return deleted;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  } finally {
+    client.release();
+  }
+}
