@@ -83,6 +83,8 @@ export interface CliSettings {
   readonly masterKey: string | undefined;
   /** `TENANTRY_LOG_LEVEL`, when set (pino levels: fatal, error, warn, info, debug, trace, silent). */
   readonly logLevel: string | undefined;
+  /** `TENANTRY_ADMIN_TOKEN`, when set: the HTTP admin API's token. */
+  readonly adminToken: string | undefined;
 }
 
 const cliSchema = z.strictObject({
@@ -90,11 +92,12 @@ const cliSchema = z.strictObject({
   databaseUrl: postgresUrl.optional(),
   masterKey: z.string().min(1).optional(),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
+  adminToken: z.string().min(16, 'TENANTRY_ADMIN_TOKEN must be at least 16 characters').optional(),
 });
 
 /**
  * Resolves CLI settings from flags and `env` (`TENANTRY_DATABASE_URL`, `TENANTRY_DATA_DIR`,
- * `TENANTRY_MASTER_KEY`).
+ * `TENANTRY_MASTER_KEY`, `TENANTRY_LOG_LEVEL`, `TENANTRY_ADMIN_TOKEN`).
  */
 export function resolveCliSettings(
   flags: { dataDir?: string | undefined; databaseUrl?: string | undefined },
@@ -105,6 +108,7 @@ export function resolveCliSettings(
     databaseUrl: flags.databaseUrl ?? (env.TENANTRY_DATABASE_URL || undefined),
     masterKey: env.TENANTRY_MASTER_KEY || undefined,
     logLevel: env.TENANTRY_LOG_LEVEL || undefined,
+    adminToken: env.TENANTRY_ADMIN_TOKEN || undefined,
   };
   const parsed = cliSchema.safeParse(candidate);
   if (!parsed.success) throw new TenantryError('CONFIG', { problem: describeIssues(parsed.error) });
@@ -113,5 +117,6 @@ export function resolveCliSettings(
     databaseUrl: parsed.data.databaseUrl,
     masterKey: parsed.data.masterKey,
     logLevel: parsed.data.logLevel,
+    adminToken: parsed.data.adminToken,
   });
 }

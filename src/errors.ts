@@ -170,6 +170,12 @@ export const errorCodes = {
     status: 403,
     sqlstate: '42501',
   },
+  RIGHTS_UNAVAILABLE: {
+    message:
+      "Tenant {tenant}'s database on server {server} cannot refuse schema changes to read and write users (its DDL guard is an event trigger, which only a superuser can create); use the tenant's admin role, or register server {server} with a superuser's URL.",
+    status: 409,
+    sqlstate: '55000',
+  },
   TOKEN_AUDIENCE: {
     message: 'The token is not meant for this audience (expected {audience}).',
     status: 401,
@@ -259,6 +265,26 @@ export const errorCodes = {
     message: 'Too many connections {scope} (limit {limit}).',
     status: 429,
     sqlstate: '53300',
+  },
+  UNAUTHENTICATED: {
+    message: 'Missing or malformed credentials: send Authorization: Bearer <token>.',
+    status: 401,
+    sqlstate: '28000',
+  },
+  ROUTE_NOT_FOUND: {
+    message: 'No route {method} {url}.',
+    status: 404,
+    sqlstate: '42704',
+  },
+  UNSUPPORTED_MEDIA_TYPE: {
+    message: 'Unsupported content type: send application/json.',
+    status: 415,
+    sqlstate: '22023',
+  },
+  INTERNAL: {
+    message: 'Internal error; see the server log.',
+    status: 500,
+    sqlstate: 'XX000',
   },
 } as const satisfies Record<string, ErrorSpec>;
 

@@ -225,6 +225,7 @@ describe('the tenantry CLI against its own embedded server', () => {
       'multi_tenant:item',
       'multi_tenant:order',
       'shared:state',
+      'multi_tenant:users',
     ]);
     const shape = await cli('table', 'multi-tenant', 'public.state');
     expect(shape.code).toBe(1);

@@ -35,3 +35,12 @@ CREATE TABLE IF NOT EXISTS public.item (
   price     numeric(10, 2),
   PRIMARY KEY (tenant_id, item_num)
 );
+
+-- Seed 002's table, served by the HTTP API's /v1/internal/users.
+CREATE TABLE IF NOT EXISTS public.users (
+  tenant_id  integer NOT NULL,
+  id         uuid NOT NULL DEFAULT gen_random_uuid(),
+  name       text NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (tenant_id, id)
+);

@@ -57,9 +57,16 @@ const items: Record<string, [number, string, string][]> = {
   ],
 };
 
+/** Rows of seed 002's `users` table (the HTTP API's /v1/internal/users). */
+const appUsers: Record<string, string[]> = {
+  HomeDepot: ['Hank Depot', 'Dana Orange'],
+  Lowes: ['Lou Blue'],
+};
+
 /** Seed 004's users, one per domain, with their permission; every password is `demo`. */
 const demoUsers: readonly (readonly [string, Permission])[] = [
   ['alice@HomeDepot', 'write'],
+  ['admin@HomeDepot', 'admin'],
   ['fred@Lowes', 'write'],
   ['nina@LowesNY', 'read'],
   ['bob@LowesBos', 'write'],
@@ -69,10 +76,10 @@ const demoUsers: readonly (readonly [string, Permission])[] = [
 /**
  * Installs seed 004's demo: tables `customer`, `"order"`, `item` (multi-tenant) and `state`
  * (shared); tenants HomeDepot, Lowes, LowesNY, LowesBos and the super tenant `ops`; the group
- * LowesItm (LowesNY and LowesBos share `item`); the multi-tenant sequence custnum; Lowes's view
+ * LowesItm (LowesNY and LowesBos share `item`); seed 002's `users` table; the multi-tenant sequence custnum; Lowes's view
  * ma_customers and HomeDepot's own column customer.loyalty; their rows; a sign-on domain per
- * tenant with the users alice@HomeDepot, fred@Lowes, nina@LowesNY (read), bob@LowesBos and
- * root@ops (admin), password `demo` (needs a master key, which `tenantry serve` always has).
+ * tenant with the users alice@HomeDepot, admin@HomeDepot (admin: may create its own tables and
+ * views), fred@Lowes, nina@LowesNY (read), bob@LowesBos and root@ops (admin), password `demo` (needs a master key, which `tenantry serve` always has).
  * Does nothing when the tenant HomeDepot already exists.
  */
 export async function seedDemo(tenantry: Tenantry): Promise<DemoResult> {
@@ -80,7 +87,7 @@ export async function seedDemo(tenantry: Tenantry): Promise<DemoResult> {
   if (tenantry.catalog.get('HomeDepot')) return { created: false, tenants };
   await tenantry.sequences.create('custnum');
   await tenantry.operator.query(readFileSync(fileURLToPath(new URL('demo.sql', import.meta.url)), 'utf8'));
-  for (const table of ['public.customer', 'public."order"', 'public.item'])
+  for (const table of ['public.customer', 'public."order"', 'public.item', 'public.users'])
     await tenantry.tables.multiTenant(table);
   await tenantry.tables.shared('public.state');
   for (const name of Object.keys(customers)) await tenantry.tenants.create({ name });
@@ -106,6 +113,9 @@ export async function seedDemo(tenantry: Tenantry): Promise<DemoResult> {
             cust,
             status,
           ]);
+        }
+        for (const user of appUsers[name] ?? []) {
+          await tx.query('INSERT INTO users (name) VALUES ($1)', [user]);
         }
         for (const [num, item, price] of items[name] ?? []) {
           await tx.query('INSERT INTO item (item_num, item_name, price) VALUES ($1, $2, $3)', [

@@ -33,11 +33,11 @@ export interface GatewayHostParts {
   readonly findUser: (ref: UserRef) => Promise<UserRecord | undefined>;
   readonly authorizeToken: (token: string) => Promise<Principal>;
   readonly tenant: (ref: number | string) => Tenant | undefined;
-  /** Creates the tenant's login role when it has none; answers the updated tenant. */
+  /** Makes the tenant ready for its login role (creates the role, grants its schema); answers it. */
   readonly ensureLoginRole: (tenant: Tenant) => Promise<Tenant>;
   readonly route: (tenant: Tenant, permission: Permission) => TenantRoute;
   readonly acquire: (target: PoolTarget) => Promise<Lease>;
-  readonly query: (sql: string, values?: unknown[]) => Promise<{ rows: Record<string, string>[] }>;
+  readonly query: (sql: string) => Promise<{ rows: Record<string, string>[] }>;
 }
 
 /** Settings reported to every client at connect, read once from the server. */
@@ -54,8 +54,6 @@ const REPORTED = [
 /** Builds a {@link GatewayHost} over a tenantry instance's parts. */
 export function createGatewayHost(parts: GatewayHostParts): GatewayHost {
   let parameters: Promise<ReadonlyMap<string, string>> | undefined;
-  /** Tenants whose face schema was made usable by their login roles in this process. */
-  const prepared = new Set<number>();
   return {
     logger: parts.logger,
     findUser: parts.findUser,
@@ -63,16 +61,7 @@ export function createGatewayHost(parts: GatewayHostParts): GatewayHost {
     tenant: parts.tenant,
     acquire: parts.acquire,
     async route(tenant, permission) {
-      const withRole = tenant.role ? tenant : await parts.ensureLoginRole(tenant);
-      if (!prepared.has(tenant.id)) {
-        // The tenant's own schema (first on its roles' search_path) must exist and be granted to
-        // its roles before their session computes the path: name resolution caches it.
-        await parts.query("SELECT set_config('tenantry.tenant', $1, true), tenantry.ensure_own_schema()", [
-          String(tenant.id),
-        ]);
-        prepared.add(tenant.id);
-      }
-      return parts.route(withRole, permission);
+      return parts.route(await parts.ensureLoginRole(tenant), permission);
     },
     serverParameters() {
       parameters ??= parts

@@ -100,7 +100,9 @@ export class TransactionRelay {
     if (!this.#backend) {
       if (this.#held.length === 0 && !this.#acquiring && this.#answerLocally(frame)) return;
       this.#held.push(frame);
-      void this.#acquire();
+      this.#acquire().catch((error: unknown) =>
+        this.#o.fatal('08P01', `protocol violation: ${String(error)}`),
+      );
       return;
     }
     this.#forward(frame);

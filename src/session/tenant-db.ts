@@ -111,7 +111,8 @@ class Transaction implements TenantDb {
     try {
       const result = await runInTenantContext(
         { ...tryGetTenantContext(), tenant: this.tenant, transaction: this },
-        () => fn(this),
+        // awaited inside the context, so a lazy thenable (a query builder) runs as this tenant
+        async () => await fn(this),
       );
       await this.#lease.client.query(`RELEASE SAVEPOINT ${name}`);
       return result;
@@ -183,7 +184,7 @@ export class PooledTenantDb implements TenantDb {
     try {
       const result = await runInTenantContext(
         { ...tryGetTenantContext(), tenant: this.tenant, transaction: tx },
-        () => fn(tx),
+        async () => await fn(tx),
       );
       await tx.finish(true);
       return result;

@@ -36,6 +36,13 @@ BEGIN
       EXECUTE format('ALTER DEFAULT PRIVILEGES FOR ROLE {{app}} IN SCHEMA %I GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO %I', schema, r);
       EXECUTE format('ALTER DEFAULT PRIVILEGES FOR ROLE {{app}} IN SCHEMA %I GRANT USAGE, SELECT ON SEQUENCES TO %I', schema, r);
     END IF;
+    -- What the tenant's roles create there, the application role (acting for the tenant) may use.
+    IF NOT EXISTS (SELECT 1 FROM pg_default_acl a
+                   WHERE a.defaclrole = (SELECT oid FROM pg_roles WHERE rolname = r)
+                     AND a.defaclnamespace = (SELECT oid FROM pg_namespace WHERE nspname = schema)) THEN
+      EXECUTE format('ALTER DEFAULT PRIVILEGES FOR ROLE %I IN SCHEMA %I GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {{app}}', r, schema);
+      EXECUTE format('ALTER DEFAULT PRIVILEGES FOR ROLE %I IN SCHEMA %I GRANT USAGE, SELECT ON SEQUENCES TO {{app}}', r, schema);
+    END IF;
   END LOOP;
   RETURN schema;
 END

@@ -21,7 +21,7 @@ const HOME_DEPOT = ['Albert Hall', 'Candace Jones', 'Carrie Abrahm'];
 
 describe('real clients through the gateway', () => {
   it('pgbench initialises its tables (COPY in) and runs in simple, extended and prepared modes', async () => {
-    const url = fx.connectionString('alice@HomeDepot');
+    const url = fx.connectionString('admin@HomeDepot');
     await run('pgbench', ['-i', '-s', '1', '-q', url], { env });
     for (const mode of ['simple', 'extended', 'prepared']) {
       const { stdout } = await run('pgbench', ['-M', mode, '-c', '4', '-j', '2', '-t', '200', url], { env });
@@ -36,7 +36,7 @@ describe('real clients through the gateway', () => {
   }, 120_000);
 
   it('psql: COPY out and in, notices, \\d', async () => {
-    const url = fx.connectionString('alice@HomeDepot');
+    const url = fx.connectionString('admin@HomeDepot');
     const out = await run('psql', [url, '-Atc', 'copy (select name from customer order by 1) to stdout'], {
       env,
     });
@@ -133,8 +133,8 @@ describe('real clients through the gateway', () => {
 
 describe('nothing a client leaves on a backend reaches the next client', () => {
   it('settings, temp tables, prepared statements and cursors are gone for the next transaction', async () => {
-    const a = await fx.connect('alice@HomeDepot');
-    const b = await fx.connect('alice@HomeDepot');
+    const a = await fx.connect('admin@HomeDepot');
+    const b = await fx.connect('admin@HomeDepot');
     await a.query("set work_mem = '1234kB'");
     await a.query('create temp table scratch (x int)');
     await a.query('prepare leftover as select 1');
@@ -150,8 +150,10 @@ describe('nothing a client leaves on a backend reaches the next client', () => {
   });
 
   it('a client gone mid-transaction leaves no open transaction and no leaked connection', async () => {
+    await (
+      await fx.connect('admin@HomeDepot')
+    ).query('create table if not exists ledger (id int primary key)');
     const a = await fx.connect('alice@HomeDepot');
-    await a.query('create table if not exists ledger (id int primary key)');
     await a.query('begin');
     await a.query('insert into ledger values (1)');
     (a as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();

@@ -95,7 +95,10 @@ describe('no escape through the gateway (SQLSTATE 42501)', () => {
     const before = await fx.tenantry.operator.query(
       "select relacl::text from pg_class where oid = 'tenantry_v.state'::regclass",
     );
-    await alice.query('grant all on state to public');
+    const admin = await fx.connect('admin@HomeDepot');
+    await admin.query('grant all on state to public');
+    // A user without the admin permission may not even try (DDL is refused).
+    await expect(alice.query('grant all on state to public')).rejects.toMatchObject({ code: '42501' });
     const after = await fx.tenantry.operator.query(
       "select relacl::text from pg_class where oid = 'tenantry_v.state'::regclass",
     );
@@ -121,5 +124,35 @@ describe('no escape through the gateway (SQLSTATE 42501)', () => {
     await expect(alice.query('set role postgres')).rejects.toMatchObject({ code: '42501' });
     await alice.query('commit');
     await stillHomeDepot();
+  });
+});
+
+describe('code a tenant writes cannot switch trusted sessions to another tenant', () => {
+  it('tenants create no routines, and no view, default or rule of theirs may call set_config', async () => {
+    const admin = await fx.connect('admin@HomeDepot');
+    await expect(
+      admin.query(
+        "create function sneaky() returns text language sql as $$ select set_config('tenantry.tenant', '2', true) $$",
+      ),
+    ).rejects.toMatchObject({ code: '42501' });
+    await expect(
+      admin.query("create view sneaky_view as select set_config('tenantry.tenant', '2', true) as x"),
+    ).rejects.toMatchObject({ code: '42501' });
+    await expect(
+      admin.query("create table sneaky_table (x text default set_config('tenantry.tenant', '2', true))"),
+    ).rejects.toMatchObject({ code: '42501' });
+    await admin.query('create table harmless (x text)');
+    await expect(
+      admin.query("alter table harmless alter column x set default set_config('tenantry.tenant', '2', true)"),
+    ).rejects.toMatchObject({ code: '42501' });
+    // Ordinary tenant views still work.
+    await admin.query("create view ga_customers as select * from customer where state = 'GA'");
+    expect((await admin.query('select count(*)::int as n from ga_customers')).rows).toEqual([{ n: 2 }]);
+    // Trusted code reading the tenant's objects stays in its tenant.
+    await fx.tenantry.withTenant('HomeDepot', async (db) => {
+      await db.query('select * from ga_customers');
+      const { rows } = await db.query<{ t: string }>('select tenantry.tenant_name() as t');
+      expect(rows[0]?.t).toBe('HomeDepot');
+    });
   });
 });

@@ -9,6 +9,8 @@ import { createLogger } from '../../logger.js';
 import { createTenantry, type Tenantry } from '../../tenantry.js';
 import { TenantryError, isTenantryError } from '../../errors.js';
 import type { Gateway, GatewayOptions } from '../../gateway/index.js';
+import { startHttp, type HttpServer } from '../../http/index.js';
+import type { Logger } from '../../logger.js';
 import type { GlobalFlags } from '../connect.js';
 import { resolveMasterKey } from '../master-key.js';
 import { out } from '../output.js';
@@ -23,6 +25,37 @@ interface ServeFlags {
   tlsCert?: string;
   tlsKey?: string;
   gateway: boolean;
+  httpPort?: string;
+  httpHost: string;
+  http: boolean;
+}
+
+/** Starts the HTTP API on the asked port; on the default port, falls back to a free one when taken. */
+async function startHttpServer(
+  tenantry: Tenantry,
+  flags: ServeFlags,
+  adminToken: string | undefined,
+  logger: Logger,
+  gateway: () => Gateway | undefined,
+): Promise<HttpServer> {
+  const port = flags.httpPort === undefined ? 8080 : Number(flags.httpPort);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new TenantryError('CONFIG', {
+      problem: `--http-port must be a port number, not ${flags.httpPort}`,
+    });
+  }
+  const options = {
+    host: flags.httpHost,
+    logger,
+    gateway,
+    ...(adminToken === undefined ? {} : { adminToken }),
+  };
+  try {
+    return await startHttp(tenantry, { ...options, port });
+  } catch (error) {
+    if (flags.httpPort !== undefined || !isTenantryError(error, 'PORT_IN_USE')) throw error;
+    return startHttp(tenantry, { ...options, port: 0 });
+  }
 }
 
 /** Starts the gateway on the asked port; on the default port, falls back to a free one when taken. */
@@ -83,6 +116,9 @@ export function serveCommand(globals: () => GlobalFlags): Command {
     .option('--tls-cert <file>', 'PEM certificate: the gateway answers SSLRequest with TLS')
     .option('--tls-key <file>', 'PEM private key of --tls-cert')
     .option('--no-gateway', 'do not start the gateway')
+    .option('--http-port <port>', 'port of the HTTP API and console (default 8080)')
+    .option('--http-host <host>', 'address the HTTP API listens on', '127.0.0.1')
+    .option('--no-http', 'do not start the HTTP API')
     .action(async (flags: ServeFlags) => {
       const settings = resolveCliSettings(globals());
       const logger = createLogger(settings.logLevel ?? 'info');
@@ -90,6 +126,7 @@ export function serveCommand(globals: () => GlobalFlags): Command {
       let embedded: EmbeddedServer | undefined;
       let tenantry: Tenantry | undefined;
       let gateway: Gateway | undefined;
+      let http: HttpServer | undefined;
       const stopping = untilSignal();
       try {
         let url = settings.databaseUrl;
@@ -116,7 +153,7 @@ export function serveCommand(globals: () => GlobalFlags): Command {
               : `demo data already present: tenants ${demo.tenants.join(', ')}`,
           );
           out(
-            'demo users (demo mode only; password "demo"): alice@HomeDepot, fred@Lowes, nina@LowesNY (read-only), bob@LowesBos, root@ops',
+            'demo users (demo mode only; password "demo"): alice@HomeDepot, admin@HomeDepot (tenant admin), fred@Lowes, nina@LowesNY (read-only), bob@LowesBos, root@ops',
           );
         }
         if (flags.gateway) {
@@ -125,12 +162,24 @@ export function serveCommand(globals: () => GlobalFlags): Command {
             `gateway listening on ${gateway.host}:${gateway.port} (${flags.poolMode} pooling): psql "postgresql://alice%40HomeDepot@${gateway.host}:${gateway.port}/tenantry"`,
           );
         }
+        if (flags.http) {
+          http = await startHttpServer(tenantry, flags, settings.adminToken, logger, () => gateway);
+          out(
+            `HTTP API and console at ${http.url}/ (OpenAPI at ${http.url}/docs, metrics at ${http.url}/metrics)`,
+          );
+          if (http.generatedAdminToken) {
+            out(
+              `admin token (shown once; stored hashed — set TENANTRY_ADMIN_TOKEN to choose your own): ${http.generatedAdminToken}`,
+            );
+          }
+        }
         out(`tenantry ready: ${where}. Try: npx tenantry sql --tenant HomeDepot "select name from customer"`);
         out('Press Ctrl-C to stop.');
         const signal = await stopping;
         logger.info({ signal }, 'stopping');
       } finally {
         removeRuntimeInfo(dataDir, process.pid);
+        await http?.close().catch(() => undefined);
         await gateway?.close(10_000).catch(() => undefined);
         await tenantry?.close().catch(() => undefined);
         await embedded?.stop();

@@ -1,0 +1,94 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { TenantryError, fromDatabaseError } from '../errors.js';
+import type { Logger } from '../logger.js';
+
+/** The body of every error answer: a stable code and a message. */
+export interface ErrorBody {
+  readonly code: string;
+  readonly message: string;
+}
+
+/** The JSON schema of {@link ErrorBody}, for the OpenAPI document. */
+export const errorSchema = {
+  type: 'object',
+  properties: { code: { type: 'string' }, message: { type: 'string' } },
+  required: ['code', 'message'],
+} as const;
+
+interface PgLike {
+  code?: unknown;
+  message: string;
+  severity?: unknown;
+}
+
+/** SQLSTATE classes a tenant's own SQL can cause: 400 (bad SQL), 403 (privilege), 409, 408. */
+function sqlStatus(code: string): number {
+  if (code === '42501') return 403;
+  if (code === '57014') return 408;
+  if (code.startsWith('23') || code.startsWith('40')) return 409;
+  if (/^(22|42|0A|25|26|34|3D|3F|44)/.test(code)) return 400;
+  return 500;
+}
+
+/**
+ * Maps anything thrown in a route to `{ code, message }` with the right status: TenantryError
+ * by its registry entry, schema validation and bad JSON as 400 `TENANTRY_ERR_INVALID_ARGUMENT`
+ * naming the field, PostgreSQL errors from a tenant's SQL by SQLSTATE class (code
+ * `SQLSTATE_<code>`); anything else 500 without details (logged).
+ */
+export function errorHandler(logger: Logger) {
+  return (error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply): void => {
+    const mapped = fromDatabaseError(error);
+    if (mapped instanceof TenantryError) {
+      void reply.status(mapped.status).send({ code: mapped.code, message: mapped.message });
+      return;
+    }
+    const fastifyError = error as FastifyError;
+    if (fastifyError.validation) {
+      const where = fastifyError.validationContext ?? 'body';
+      const first = fastifyError.validation[0];
+      const field = first?.instancePath ? `${where}${first.instancePath.replace(/\//g, '.')}` : where;
+      const extra =
+        (first?.params as { missingProperty?: string; additionalProperty?: string } | undefined) ?? {};
+      const named = extra.missingProperty
+        ? `${field}.${extra.missingProperty} is required`
+        : extra.additionalProperty
+          ? `${field}.${extra.additionalProperty} is not allowed`
+          : `${field} ${first?.message ?? 'is invalid'}`;
+      void reply
+        .status(400)
+        .send({ code: 'TENANTRY_ERR_INVALID_ARGUMENT', message: `Invalid request: ${named}.` });
+      return;
+    }
+    if (
+      fastifyError.statusCode !== undefined &&
+      fastifyError.statusCode >= 400 &&
+      fastifyError.statusCode < 500
+    ) {
+      const code =
+        fastifyError.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE'
+          ? 'UNSUPPORTED_MEDIA_TYPE'
+          : 'INVALID_ARGUMENT';
+      void reply
+        .status(fastifyError.statusCode)
+        .send({ code: `TENANTRY_ERR_${code}`, message: `Invalid request: ${error.message}` });
+      return;
+    }
+    const pgError = error as PgLike;
+    if (
+      typeof pgError.code === 'string' &&
+      /^[0-9A-Z]{5}$/.test(pgError.code) &&
+      typeof pgError.severity === 'string'
+    ) {
+      const status = sqlStatus(pgError.code);
+      if (status < 500) {
+        void reply.status(status).send({ code: `SQLSTATE_${pgError.code}`, message: pgError.message });
+        return;
+      }
+    }
+    logger.error({ err: error, reqId: request.id }, 'request failed');
+    void reply
+      .status(500)
+      .send({ code: 'TENANTRY_ERR_INTERNAL', message: 'Internal error; see the server log.' });
+  };
+}

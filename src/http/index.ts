@@ -1,0 +1,3 @@
+export { buildHttp, startHttp } from './server.js';
+export type { HttpOptions, HttpServer } from './server.js';
+export { AdminToken } from './admin-token.js';

@@ -1,0 +1,111 @@
+import type { FastifyInstance } from 'fastify';
+import pg from 'pg';
+import { TenantryError } from '../../errors.js';
+import { normalizeSql } from '../../gateway/sql-guard.js';
+import { asTenant, type HttpContext } from '../context.js';
+import { errorSchema } from '../errors.js';
+import { tableRoute } from './tables.js';
+
+const errors = {
+  400: errorSchema,
+  401: errorSchema,
+  403: errorSchema,
+  404: errorSchema,
+  408: errorSchema,
+  409: errorSchema,
+} as const;
+
+/** Statements read through a cursor, so no more than the row limit is ever fetched. */
+const CURSOR_SAFE = /^\s*\(*\s*(?:select|values|table)\b/;
+
+interface SqlBody {
+  sql: string;
+  params?: (string | number | boolean | null)[];
+}
+
+/** `POST /v1/sql` (a tenant's own SQL, under its own role) and `GET /v1/tables/:name`. */
+export function sqlRoutes(app: FastifyInstance, ctx: HttpContext): void {
+  app.post(
+    '/v1/sql',
+    {
+      schema: {
+        tags: ['tenant data'],
+        summary: 'Run one SQL statement as the tenant (its own login role), with a timeout and a row limit.',
+        headers: {
+          type: 'object',
+          properties: { 'x-tenant-id': { type: 'string' } },
+        },
+        security: [{ bearer: [] }],
+        body: {
+          type: 'object',
+          properties: {
+            sql: { type: 'string', minLength: 1, maxLength: 100_000 },
+            params: {
+              type: 'array',
+              maxItems: 1000,
+              items: { type: ['string', 'number', 'boolean', 'null'] },
+            },
+          },
+          required: ['sql'],
+          additionalProperties: false,
+        },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              command: { type: 'string' },
+              rowCount: { type: ['integer', 'null'] },
+              fields: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  properties: { name: { type: 'string' }, dataTypeID: { type: 'integer' } },
+                },
+              },
+              rows: { type: 'array', items: { type: 'object', additionalProperties: true } },
+              truncated: { type: 'boolean' },
+            },
+          },
+          ...errors,
+        },
+      },
+    },
+    (request) => {
+      const { sql, params = [] } = request.body as SqlBody;
+      const limit = ctx.limits.rowLimit;
+      return asTenant(ctx, request, async (db) => {
+        if (CURSOR_SAFE.test(normalizeSql(sql)) && !sql.includes(';')) {
+          await db.query({
+            text: `DECLARE tenantry_http NO SCROLL CURSOR FOR ${sql}`,
+            values: params,
+            queryMode: 'extended',
+          } as pg.QueryConfig);
+          const result = await db.query(`FETCH FORWARD ${limit + 1} FROM tenantry_http`);
+          const truncated = result.rows.length > limit;
+          const rows = truncated ? result.rows.slice(0, limit) : result.rows;
+          return { command: 'SELECT', rowCount: rows.length, fields: fieldsOf(result), rows, truncated };
+        }
+        const result = await db.query({ text: sql, values: params, queryMode: 'extended' } as pg.QueryConfig);
+        const all = Array.isArray(result.rows) ? result.rows : [];
+        const truncated = all.length > limit;
+        return {
+          command: result.command,
+          rowCount: result.rowCount,
+          fields: fieldsOf(result),
+          rows: truncated ? all.slice(0, limit) : all,
+          truncated,
+        };
+      });
+    },
+  );
+  tableRoute(app, ctx, errors);
+}
+
+function fieldsOf(result: pg.QueryResult): { name: string; dataTypeID: number }[] {
+  return (result.fields ?? []).map((f) => ({ name: f.name, dataTypeID: f.dataTypeID }));
+}
+
+/** A bad request about `what`. */
+export function invalid(what: string, problem: string): TenantryError {
+  return new TenantryError('INVALID_ARGUMENT', { what, problem });
+}
