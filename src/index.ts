@@ -3,7 +3,8 @@ export { createTenantry } from './tenantry.js';
 export type { OperatorDb, Tenantry, WithTenantOptions } from './tenantry.js';
 export type { TenantryConfig, ResolvedConfig } from './config.js';
 export { getTenant, tryGetTenant } from './context/index.js';
-export type { TenantDb, QueryInput } from './session/index.js';
+export type { TenantDb, QueryInput, TenantRoute, PreludeStatement } from './session/index.js';
+export type { PoolTarget } from './pool/index.js';
 export type {
   Tenant,
   TenantIsolation,
@@ -61,3 +62,7 @@ export type { EmbeddedOptions, EmbeddedServer } from './embedded/index.js';
 export type { CrossTenantOptions, ScanFailure, ScanRow } from './cross-tenant/index.js';
 export { Gateway } from './gateway/index.js';
 export type { GatewayOptions, GatewayStats, GatewayTenantStats } from './gateway/index.js';
+export { buildHttp, startHttp } from './http/index.js';
+export type { HttpOptions, HttpServer } from './http/index.js';
+export { TenantryDialect, TenantryDriver, tenantryPgPool } from './integrations/index.js';
+export type { TenantDbSource, TenantryDialectConfig } from './integrations/index.js';

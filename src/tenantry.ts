@@ -16,13 +16,20 @@ import { createLogger, type Logger } from './logger.js';
 import { Gateway, createGatewayHost, type GatewayOptions } from './gateway/index.js';
 import { KeyRing } from './crypto/index.js';
 import {
+  createScanHost,
   crossTenantScan,
-  tenantSelection,
   type CrossTenantOptions,
   type ScanFailure,
+  type ScanHost,
   type ScanRow,
 } from './cross-tenant/index.js';
-import { DatabaseProvisioner, Router, type Identity } from './isolation/index.js';
+import {
+  DatabaseProvisioner,
+  PermissionRoles,
+  Router,
+  tenantPoolIdentity,
+  type Identity,
+} from './isolation/index.js';
 import { ServerRegistry, deriveBudget } from './servers/index.js';
 import { PoolManager, type PoolStats } from './pool/index.js';
 import {
@@ -33,22 +40,23 @@ import {
   type TenantRoute,
 } from './session/index.js';
 import { GroupRegistry, Segments, SequenceRegistry, TableRegistry } from './tables/index.js';
-import { TenantStore } from './tenants/index.js';
+import { LoginReadiness, TenantStore } from './tenants/index.js';
 import {
   AuthenticatorRegistry,
+  CachedUserStore,
   DelegationTokens,
   DomainStore,
   PrincipalSealer,
   SignOn,
+  UserCache,
   UserStore,
   type LoginOptions,
   type Principal,
 } from './identity/index.js';
+import { PERMISSIONS, checkPermission, type Permission } from './identity/names.js';
 
 /** Prelude that makes a transaction read-only (users with the `read` permission). */
 const READ_ONLY: PreludeStatement = { text: "SELECT set_config('transaction_read_only', 'on', true)" };
-/** Prelude that makes tenantry.segments() leave out group segments (skipGroupDuplicates). */
-const SKIP_GROUPS: PreludeStatement = { text: "SELECT set_config('tenantry.skip_groups', 'on', true)" };
 
 /** The operator's connection: plain node-postgres queries, outside any tenant. */
 export interface OperatorDb {
@@ -75,6 +83,14 @@ export interface WithTenantOptions {
    * principals of users with the `read` permission.
    */
   readonly readOnly?: boolean;
+  /**
+   * What the statements may do inside the tenant: `admin` (default), `write` (DML, no DDL) or
+   * `read` (SELECT only). With the `tenant` identity they run under the tenant's login role for
+   * that permission (created on first use) and PostgreSQL refuses what it does not allow with
+   * SQLSTATE 42501 (docs/rights.md); with the `app` identity, `read` makes every transaction
+   * read-only.
+   */
+  readonly permission?: Permission;
 }
 
 /** A running tenantry instance: catalog, tenant lifecycle and tenant-scoped queries. */
@@ -118,6 +134,17 @@ export interface Tenantry extends AsyncDisposable {
    * tenant-state errors of withTenant.
    */
   withPrincipal<T>(principal: string, fn: (db: TenantDb, principal: Principal) => Promise<T>): Promise<T>;
+  /**
+   * Verifies a sealed principal or a delegation token (signature, expiry, revocation, the user
+   * still in the same tenant) and answers the principal, with the user's current permission.
+   */
+  authorize(token: string): Promise<Principal>;
+  /**
+   * Makes `tenant` ready for SQL under its own login role (gateway, HTTP SQL, `withTenant(…,
+   * { identity: 'tenant' })`): creates the role when it has none and grants its own schema, once
+   * per tenant and process. Answers the tenant with its role. Needs a master key.
+   */
+  prepareLoginRole(tenant: TenantRef | Tenant): Promise<Tenant>;
   /** Role names of this installation. */
   readonly roles: CatalogRoles;
   /**
@@ -163,6 +190,13 @@ export interface Tenantry extends AsyncDisposable {
     options: CrossTenantOptions & { readonly asOperator?: boolean },
     failures?: ScanFailure[],
   ): AsyncGenerator<ScanRow>;
+  /**
+   * How SQL `tenant` wrote reaches PostgreSQL under `permission` (default `admin`): a pool
+   * target (identity `tenant:<id>` or `tenant:<id>:<permission>`) that connects as the tenant's
+   * login role for that permission, creating a `write` or `read` role on first connection. For
+   * faces that run tenants' SQL (the gateway). Throws `TENANTRY_ERR_TENANT_NO_ROLE`.
+   */
+  tenantRoute(tenant: Tenant, permission?: Permission): TenantRoute;
   /** Pools, connections, waiters and per-tenant checkout figures. */
   poolStats(): PoolStats;
   /**
@@ -233,7 +267,14 @@ export async function createTenantry(input: TenantryConfig): Promise<Tenantry> {
       reserve: config.pool.reserve,
     });
     await servers.load(config.pool.budget);
+    const permissionRoles = new PermissionRoles({
+      pool: admin,
+      roles: installed.roles,
+      credentials,
+      servers,
+    });
     const router = new Router({
+      permissionRoles,
       appUser: installed.roles.app,
       appPassword: installed.appPassword,
       credentials,
@@ -253,6 +294,7 @@ export async function createTenantry(input: TenantryConfig): Promise<Tenantry> {
     return new TenantryInstance(config, installed.roles, admin, pools, router, catalog, credentials, {
       servers,
       databases,
+      permissionRoles,
       logger,
     });
   } catch (error) {
@@ -283,6 +325,7 @@ class TenantryInstance implements Tenantry {
   readonly tokens: DelegationTokens;
   readonly #signOn: SignOn;
   readonly #logger: Logger;
+  readonly #loginReady: LoginReadiness;
   #closed = false;
 
   constructor(
@@ -293,7 +336,12 @@ class TenantryInstance implements Tenantry {
     router: Router,
     catalog: CatalogCache,
     credentials: CredentialStore,
-    parts: { servers: ServerRegistry; databases: DatabaseProvisioner; logger: Logger },
+    parts: {
+      servers: ServerRegistry;
+      databases: DatabaseProvisioner;
+      permissionRoles: PermissionRoles;
+      logger: Logger;
+    },
   ) {
     this.#logger = parts.logger;
     this.config = config;
@@ -313,18 +361,27 @@ class TenantryInstance implements Tenantry {
       roles,
       credentials,
       databases: parts.databases,
+      permissionRoles: parts.permissionRoles,
       onDropped: (tenant) => {
-        pools.closeIdentity(tenant.server, `tenant:${tenant.id}`);
+        for (const permission of PERMISSIONS) {
+          pools.closeIdentity(tenant.server, tenantPoolIdentity(tenant.id, permission));
+        }
+        parts.permissionRoles.forget(tenant.id);
         if (tenant.databaseName) pools.closeIdentity(tenant.server, `app:${tenant.databaseName}`);
       },
     });
+    this.#loginReady = new LoginReadiness(this.tenants, (sql, values) => admin.query(sql, values));
     this.tables = new TableRegistry(admin, catalog, parts.databases);
     this.domains = new DomainStore({
       pool: admin,
       credentials,
       resolveTenant: (ref) => this.resolveTenant(ref),
+      onChange: () => catalog.reload().catch(() => undefined),
     });
-    this.users = new UserStore(admin);
+    // The user → tenant mapping, cleared whenever the catalog may have changed (NOTIFY).
+    const userCache = new UserCache({ enabled: () => catalog.listening });
+    catalog.onChange(() => userCache.clear());
+    this.users = new CachedUserStore(admin, userCache);
     this.principals = new PrincipalSealer({
       pool: admin,
       credentials,
@@ -390,8 +447,9 @@ class TenantryInstance implements Tenantry {
     const gate = this.#gate(options.allowLocked === true);
     gate(tenant);
     const extra = options.readOnly === true ? [READ_ONLY] : [];
-    const db = this.#dbFor(tenant, gate, options.identity ?? 'app', extra);
-    return runInTenantContext({ tenant, db }, () => fn(db));
+    const db = this.#dbFor(tenant, gate, options.identity ?? 'app', extra, options.permission);
+    // Awaited inside the context: a lazy thenable returned by fn (a query builder) runs as this tenant.
+    return runInTenantContext({ tenant, db }, async () => await fn(db));
   }
 
   login(ref: string, password: string, options?: LoginOptions): Promise<string> {
@@ -399,11 +457,17 @@ class TenantryInstance implements Tenantry {
     return this.#signOn.login(ref, password, options);
   }
 
-  async withPrincipal<T>(token: string, fn: (db: TenantDb, principal: Principal) => Promise<T>): Promise<T> {
+  async prepareLoginRole(ref: TenantRef | Tenant): Promise<Tenant> {
+    return this.#loginReady.ready(await this.resolveTenant(ref));
+  }
+
+  authorize(token: string): Promise<Principal> {
     this.#checkOpen();
-    const principal = DelegationTokens.looksLike(token)
-      ? await this.#fromDelegation(token)
-      : await this.#signOn.authorize(token);
+    return DelegationTokens.looksLike(token) ? this.#fromDelegation(token) : this.#signOn.authorize(token);
+  }
+
+  async withPrincipal<T>(token: string, fn: (db: TenantDb, principal: Principal) => Promise<T>): Promise<T> {
+    const principal = await this.authorize(token);
     return this.withTenant(principal.tenant.id, (db) => fn(db, principal), {
       readOnly: principal.permission === 'read',
     });
@@ -424,7 +488,22 @@ class TenantryInstance implements Tenantry {
   }
 
   /** Routes per tenant version (catalog reloads replace Tenant objects, so entries age out). */
-  readonly #routes = new WeakMap<Tenant, Map<Identity, TenantRoute>>();
+  readonly #routes = new WeakMap<Tenant, Map<string, TenantRoute>>();
+
+  tenantRoute(tenant: Tenant, permission: Permission = 'admin'): TenantRoute {
+    this.#checkOpen();
+    return this.#route(tenant, 'tenant', checkPermission(permission));
+  }
+
+  /** The memoised route of `tenant` under `identity` and `permission`. */
+  #route(tenant: Tenant, identity: Identity, permission: Permission): TenantRoute {
+    let routes = this.#routes.get(tenant);
+    if (!routes) this.#routes.set(tenant, (routes = new Map<string, TenantRoute>()));
+    const key = `${identity}:${permission}`;
+    let route = routes.get(key);
+    if (!route) routes.set(key, (route = this.#router.route(tenant, identity, permission)));
+    return route;
+  }
 
   /** A tenant handle on the (memoised) route; `extra` statements run before the route's prelude. */
   #dbFor(
@@ -432,11 +511,9 @@ class TenantryInstance implements Tenantry {
     gate: (tenant: Tenant) => void,
     identity: Identity,
     extra: readonly PreludeStatement[] = [],
+    permission: Permission = 'admin',
   ): PooledTenantDb {
-    let routes = this.#routes.get(tenant);
-    if (!routes) this.#routes.set(tenant, (routes = new Map<Identity, TenantRoute>()));
-    let route = routes.get(identity);
-    if (!route) routes.set(identity, (route = this.#router.route(tenant, identity)));
+    let route = this.#route(tenant, identity, checkPermission(permission));
     if (extra.length > 0) route = { ...route, prelude: [...extra, ...route.prelude] };
     return new PooledTenantDb(tenant, route, (target) => this.#pools.acquire(target), gate);
   }
@@ -464,53 +541,19 @@ class TenantryInstance implements Tenantry {
         problem: 'Only a super tenant (or the operator) can scan across tenants.',
       });
     }
-    return crossTenantScan(
-      {
-        selectTenants: (where) => this.#selectTenants(where),
-        laterGroupMembers: async () => {
-          const { rows } = await this.#admin.query<{ id: number }>(
-            `SELECT m.tenant_id AS id FROM tenantry.group_member m
-             WHERE m.tenant_id <> (SELECT min(x.tenant_id) FROM tenantry.group_member x WHERE x.group_id = m.group_id)`,
-          );
-          return new Set(rows.map((r) => r.id));
-        },
-        asTenant: (tenant, skipGroups, fn) => {
-          const gate = this.#gate(false);
-          gate(tenant);
-          const db = this.#dbFor(tenant, gate, 'app', skipGroups ? [SKIP_GROUPS] : []);
-          return runInTenantContext({ tenant, db }, () => fn(db));
-        },
-      },
-      options,
-      failures,
-    );
+    this.#scanHost ??= createScanHost({
+      admin: this.#admin,
+      catalog: this.catalog,
+      route: (tenant) => this.#route(tenant, 'app', 'admin'),
+      acquire: (target) => this.#pools.acquire(target),
+      check: (tenant) => this.#gate(false)(tenant),
+      budget: () => this.#pools.stats().servers.find((s) => s.server === 'main')?.budget ?? 1,
+    });
+    return crossTenantScan(this.#scanHost, options, failures);
   }
 
-  /** Active regular tenants matching `where`, evaluated read-only on an application-role connection. */
-  async #selectTenants(where: string | undefined): Promise<Tenant[]> {
-    const candidates = this.catalog.tenants().filter((t) => t.kind === 'regular' && t.state === 'active');
-    const onMain = candidates.find((t) => t.isolation !== 'database');
-    if (!onMain) return [];
-    const { text, values } = tenantSelection(candidates, where);
-    const app = this.#router.route(onMain, 'app').target;
-    const lease = await this.#pools.acquire({ ...app, tenantId: 0, tenantName: 'tenantry-scan' });
-    try {
-      await lease.client.query("BEGIN READ ONLY; SET LOCAL statement_timeout = '10s'");
-      const { rows } = await lease.client.query<{ id: number }>(text, values);
-      await lease.client.query('COMMIT');
-      const byId = new Map(candidates.map((t) => [t.id, t]));
-      return rows.map((r) => byId.get(r.id)).filter((t): t is Tenant => t !== undefined);
-    } catch (error) {
-      lease.markDirty();
-      throw new TenantryError(
-        'INVALID_ARGUMENT',
-        { what: 'tenant-where', problem: error instanceof Error ? error.message : String(error) },
-        { cause: error },
-      );
-    } finally {
-      lease.release();
-    }
-  }
+  /** What cross-tenant scans use of this instance (application-role routes, the pool of pools). */
+  #scanHost: ScanHost | undefined;
 
   poolStats(): PoolStats {
     return this.#pools.stats();
@@ -521,13 +564,12 @@ class TenantryInstance implements Tenantry {
     const host = createGatewayHost({
       logger: this.#logger,
       findUser: (ref) => this.users.find(ref),
-      authorizeToken: (token) =>
-        DelegationTokens.looksLike(token) ? this.#fromDelegation(token) : this.#signOn.authorize(token),
+      authorizeToken: (token) => this.authorize(token),
       tenant: (ref) => this.catalog.get(ref),
-      ensureLoginRole: (tenant) => this.tenants.ensureLoginRole(tenant.id),
-      route: (tenant) => this.#router.route(tenant, 'tenant'),
+      ensureLoginRole: (tenant) => this.#loginReady.ready(tenant),
+      route: (tenant, permission) => this.tenantRoute(tenant, permission),
       acquire: (target) => this.#pools.acquire(target),
-      query: (sql, values) => this.#admin.query(sql, values),
+      query: (sql) => this.#admin.query(sql),
     });
     return Gateway.start(host, options);
   }

@@ -43,6 +43,7 @@ export class CatalogCache {
   #timer: NodeJS.Timeout | undefined;
   #reconnect: NodeJS.Timeout | undefined;
   #closed = false;
+  readonly #changeListeners = new Set<() => void>();
 
   constructor(options: CatalogCacheOptions) {
     this.#options = options;
@@ -81,6 +82,8 @@ export class CatalogCache {
   #scheduleReconnect(client: pg.Client): void {
     if (this.#closed || this.#reconnect || (this.#listener && this.#listener !== client)) return;
     this.#listener = undefined;
+    // Notifications may be lost until the new connection listens: derived caches start over.
+    for (const listener of this.#changeListeners) listener();
     void client.end().catch(() => undefined);
     this.#reconnect = setTimeout(() => {
       this.#reconnect = undefined;
@@ -94,6 +97,7 @@ export class CatalogCache {
    * arrives during a read triggers exactly one more read after it.
    */
   reload(): Promise<void> {
+    for (const listener of this.#changeListeners) listener();
     if (this.#reloading) {
       this.#reloadAgain = true;
       return this.#reloading;
@@ -128,6 +132,25 @@ export class CatalogCache {
     this.#byName = byName;
     this.#byUuid = byUuid;
     this.#tables = Object.freeze(tables.rows.map(toRegisteredTable));
+  }
+
+  /**
+   * Calls `listener` whenever the catalog may have changed: on every re-read — after a
+   * notification, after the listening connection reconnects, on the safety poll and on explicit
+   * reloads — before the re-read starts. Caches derived from the catalog (the user cache) clear
+   * themselves here. Returns a function that removes the listener.
+   */
+  onChange(listener: () => void): () => void {
+    this.#changeListeners.add(listener);
+    return () => this.#changeListeners.delete(listener);
+  }
+
+  /**
+   * Whether the listening connection is up: only then do notifications reach this process, so
+   * only then may derived caches answer from memory.
+   */
+  get listening(): boolean {
+    return this.#listener !== undefined && !this.#closed;
   }
 
   /** The cached tenant for an id, uuid or name; `undefined` when unknown to the cache. */

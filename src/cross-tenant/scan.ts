@@ -1,6 +1,12 @@
 import type { Tenant } from '../catalog/index.js';
 import { TenantryError } from '../errors.js';
-import type { TenantDb } from '../session/index.js';
+import { ScanContext, type ScanHost } from './lane.js';
+import { mergeScan } from './merge.js';
+import { scanInTenantOrder } from './order.js';
+import { cleanSql, planScan } from './plan.js';
+import { batchable, tenantOrderUnits } from './units.js';
+
+export type { ScanHost } from './lane.js';
 
 /** A row of a cross-tenant scan: the query's columns plus the tenant it came from (BUFFER-TENANT-ID). */
 export type ScanRow = Record<string, unknown> & {
@@ -10,7 +16,10 @@ export type ScanRow = Record<string, unknown> & {
 
 /** Options of a cross-tenant scan (seed 004's TENANT-WHERE). */
 export interface CrossTenantOptions {
-  /** The query run in every selected tenant (tenant-facing names; joins stay in one tenant). */
+  /**
+   * The query run in every selected tenant: one SELECT (or VALUES, TABLE, WITH … SELECT) in
+   * tenant-facing names; joins stay within the tenant. It runs read-only.
+   */
   readonly sql: string;
   readonly values?: readonly unknown[];
   /**
@@ -20,26 +29,24 @@ export interface CrossTenantOptions {
    */
   readonly where?: string;
   /**
-   * Merge order (a SQL expression over the query's columns, e.g. `name`); default: by tenant.
-   * Keys compare as numbers, dates, or text in code-point order.
+   * Merge order: a SQL expression over the query's columns, e.g. `name` (ascending, NULLs
+   * last); default: by tenant. Numbers, dates and times compare by value, booleans false first,
+   * text in code-point order (the "C" collation); other types by their text form.
    */
   readonly orderBy?: string;
   /** Return a group's rows once (through its first member) instead of once per member. */
   readonly skipGroupDuplicates?: boolean;
-  /** Tenants queried at once (default 4). */
+  /** Connections the scan holds at most (default 4; never more than the server's budget). */
   readonly concurrency?: number;
+  /** Rows fetched per round trip and stream (default 500): memory holds at most this per stream. */
+  readonly fetchSize?: number;
+  /**
+   * Read shared and schema tenants in batches, one statement per batch (default true; only for
+   * queries without `values`). `false` reads every tenant with a query of its own.
+   */
+  readonly batch?: boolean;
   /** `fail` (default): the first tenant error aborts; `partial`: skip it and report it. */
   readonly onError?: 'fail' | 'partial';
-}
-
-/** What a scan needs from its tenantry instance. */
-export interface ScanHost {
-  /** Regular tenants (id, name, kind, state) matching `where`, in id order. */
-  selectTenants(where: string | undefined): Promise<Tenant[]>;
-  /** Members of groups other than each group's first (lowest id) member. */
-  laterGroupMembers(): Promise<Set<number>>;
-  /** Runs `fn` as `tenant` with the prelude options of a scan. */
-  asTenant<T>(tenant: Tenant, skipGroups: boolean, fn: (db: TenantDb) => Promise<T>): Promise<T>;
 }
 
 /** Failures of a `partial` scan. */
@@ -48,34 +55,27 @@ export interface ScanFailure {
   readonly error: Error;
 }
 
-interface TenantRows {
-  readonly tenant: Tenant;
-  readonly rows: Record<string, unknown>[];
-  readonly keys: unknown[];
-}
+/** Tenants per batch statement in tenant order (the first rows wait for one batch). */
+const ORDER_BATCH = 100;
+/** Tenants per batch statement in a merge, at most. */
+const MERGE_BATCH = 1000;
 
-function compare(a: unknown, b: unknown): number {
-  if (a === b) return 0;
-  if (a === null || a === undefined) return 1;
-  if (b === null || b === undefined) return -1;
-  if (a instanceof Date && b instanceof Date) return a.getTime() - b.getTime();
-  if (typeof a === 'number' && typeof b === 'number') return a - b;
-  const x = asText(a);
-  const y = asText(b);
-  return x < y ? -1 : x > y ? 1 : 0;
-}
-
-function asText(value: unknown): string {
-  if (typeof value === 'string') return value;
-  if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean')
-    return value.toString();
-  return JSON.stringify(value) ?? '';
+function positive(value: number | undefined, fallback: number, what: string): number {
+  const n = value ?? fallback;
+  if (!Number.isInteger(n) || n < 1) {
+    throw new TenantryError('INVALID_ARGUMENT', { what, problem: 'expected a positive integer' });
+  }
+  return n;
 }
 
 /**
- * Runs a query in each selected tenant, with bounded concurrency, and yields its rows tagged
- * `_tenant_id` / `_tenant_name`: by tenant, or merged by `orderBy` (k-way merge of the tenants'
- * ordered results). `failures` collects skipped tenants under `onError: 'partial'`.
+ * Runs a query in each selected tenant and yields its rows tagged `_tenant_id` / `_tenant_name`,
+ * streaming: by tenant (default), or merged by `orderBy` (a k-way merge of streams that
+ * PostgreSQL sorts). Rows are read through cursors in READ ONLY transactions, `fetchSize` at a
+ * time, on at most `concurrency` connections. Shared and schema tenants are read in batches —
+ * one statement per batch of tenants (tenantry.scan_tenants(), which runs the query once per
+ * tenant under that tenant's settings) — unless the query has parameters. `failures` collects
+ * skipped tenants under `onError: 'partial'`.
  */
 export async function* crossTenantScan(
   host: ScanHost,
@@ -85,76 +85,30 @@ export async function* crossTenantScan(
   if (typeof options.sql !== 'string' || options.sql.trim() === '') {
     throw new TenantryError('INVALID_ARGUMENT', { what: 'scan', problem: 'sql is required' });
   }
-  const concurrency = options.concurrency ?? 4;
-  if (!Number.isInteger(concurrency) || concurrency < 1) {
-    throw new TenantryError('INVALID_ARGUMENT', {
-      what: 'concurrency',
-      problem: 'expected a positive integer',
-    });
-  }
+  const concurrency = positive(options.concurrency, 4, 'concurrency');
+  const fetchSize = positive(options.fetchSize, 500, 'fetchSize');
+  const orderBy = options.orderBy?.trim() ? options.orderBy : undefined;
   const tenants = await host.selectTenants(options.where);
+  if (tenants.length === 0) return;
   const skip = options.skipGroupDuplicates === true ? await host.laterGroupMembers() : new Set<number>();
-  // With orderBy, each tenant's rows carry their sort key; they are sorted and merged here with one
-  // comparator (code-point order for text), so the merge never disagrees with a collation.
-  const text = options.orderBy
-    ? `SELECT q.*, (${options.orderBy}) AS "_tenantry_sort" FROM (${options.sql}) q`
-    : options.sql;
-  const results: (TenantRows | undefined)[] = new Array<TenantRows | undefined>(tenants.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < tenants.length) {
-      const index = next++;
-      const tenant = tenants[index] as Tenant;
-      try {
-        const result = await host.asTenant(tenant, skip.has(tenant.id), (db) =>
-          db.query<Record<string, unknown>>(text, options.values),
-        );
-        let rows = result.rows;
-        let keys: unknown[] = [];
-        if (options.orderBy) {
-          rows = [...rows].sort((a, b) => compare(a._tenantry_sort, b._tenantry_sort));
-          keys = rows.map((r) => r._tenantry_sort);
-          for (const row of rows) delete row._tenantry_sort;
-        }
-        results[index] = { tenant, rows, keys };
-      } catch (error) {
-        if (options.onError !== 'partial') throw error;
-        failures.push({
-          tenant: tenant.name,
-          error: error instanceof Error ? error : new Error(String(error)),
-        });
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, Math.max(1, tenants.length)) }, worker));
-  const done = results.filter((r): r is TenantRows => r !== undefined);
-  const tag = (r: TenantRows, row: Record<string, unknown>): ScanRow => ({
-    ...row,
-    _tenant_id: r.tenant.id,
-    _tenant_name: r.tenant.name,
+  const values = options.values !== undefined && options.values.length > 0 ? options.values : undefined;
+  const ctx = new ScanContext({
+    host,
+    values,
+    skip,
+    partial: options.onError === 'partial',
+    failures,
+    fetchSize,
+    lanes: Math.max(1, Math.min(concurrency, host.connectionBudget())),
   });
-  if (!options.orderBy) {
-    for (const r of done) for (const row of r.rows) yield tag(r, row);
-    return;
-  }
-  const cursors = done.map(() => 0);
-  for (;;) {
-    let best = -1;
-    for (let i = 0; i < done.length; i++) {
-      const r = done[i] as TenantRows;
-      if ((cursors[i] as number) >= r.rows.length) continue;
-      if (
-        best < 0 ||
-        compare(r.keys[cursors[i] as number], (done[best] as TenantRows).keys[cursors[best] as number]) < 0
-      ) {
-        best = i;
-      }
-    }
-    if (best < 0) return;
-    const r = done[best] as TenantRows;
-    yield tag(r, r.rows[cursors[best] as number] as Record<string, unknown>);
-    cursors[best] = (cursors[best] as number) + 1;
-  }
+  const sql = cleanSql(options.sql);
+  const batches = options.batch !== false && values === undefined && tenants.filter(batchable).length > 1;
+  const plan = await planScan(ctx, sql, orderBy, tenants, batches);
+  const chunks =
+    orderBy !== undefined
+      ? mergeScan(ctx, plan, tenants, MERGE_BATCH)
+      : scanInTenantOrder(ctx, plan, tenantOrderUnits(tenants, plan.batchQuery !== undefined, ORDER_BATCH));
+  for await (const chunk of chunks) for (const row of chunk) yield row;
 }
 
 /** The tenant-selection query: `where` over the four tenant fields, on the application role. */

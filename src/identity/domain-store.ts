@@ -62,15 +62,19 @@ export class DomainStore {
   readonly #pool: pg.Pool;
   readonly #credentials: CredentialStore;
   readonly #resolveTenant: (ref: TenantRef) => Promise<Tenant>;
+  readonly #onChange: () => unknown;
 
   constructor(options: {
     pool: pg.Pool;
     credentials: CredentialStore;
     resolveTenant: (ref: TenantRef) => Promise<Tenant>;
+    /** Called after a domain was added or removed (this process's caches of users follow at once). */
+    onChange?: () => unknown;
   }) {
     this.#pool = options.pool;
     this.#credentials = options.credentials;
     this.#resolveTenant = options.resolveTenant;
+    this.#onChange = options.onChange ?? (() => undefined);
   }
 
   /**
@@ -105,6 +109,7 @@ export class DomainStore {
       }
       throw error;
     }
+    this.#onChange();
     return { ...(await this.show(name)), accessCode };
   }
 
@@ -164,6 +169,7 @@ export class DomainStore {
     const { rowCount } = await this.#pool.query('DELETE FROM tenantry.domain WHERE name = lower($1)', [
       String(name),
     ]);
+    this.#onChange();
     if (!rowCount) throw new TenantryError('DOMAIN_NOT_FOUND', { domain: String(name) });
   }
 }

@@ -11,6 +11,8 @@ export type { Principal, PrincipalInput } from './principals.js';
 export { SignOn } from './sign-on.js';
 export type { LoginOptions } from './sign-on.js';
 export { UserStore } from './user-store.js';
+export { CachedUserStore, UserCache } from './user-cache.js';
+export type { UserCacheOptions, UserCacheStats } from './user-cache.js';
 export type { AddUserOptions, User, UserRecord } from './user-store.js';
 export { DELEGATION_TYPE, DelegationTokens } from './delegation.js';
 export type { Delegation, DelegationInput } from './delegation.js';

@@ -138,7 +138,7 @@ export class UserStore {
 
   /** One user; throws `TENANTRY_ERR_INVALID_ARGUMENT` and `TENANTRY_ERR_USER_NOT_FOUND`. */
   async show(ref: string): Promise<User> {
-    const record = await this.find(parseUserRef(ref));
+    const record = await this.load(parseUserRef(ref));
     if (!record) throw new TenantryError('USER_NOT_FOUND', { user: String(ref) });
     return {
       name: record.name,
@@ -150,8 +150,16 @@ export class UserStore {
     };
   }
 
-  /** @internal The user with its hash and auth system, by primary key; `undefined` when unknown. */
-  async find(ref: UserRef): Promise<UserRecord | undefined> {
+  /**
+   * @internal The user with its hash and auth system, by primary key; `undefined` when unknown.
+   * Logins and principals look users up here (a subclass may answer from a cache).
+   */
+  find(ref: UserRef): Promise<UserRecord | undefined> {
+    return this.load(ref);
+  }
+
+  /** @internal {@link find}, always read from the catalog. */
+  async load(ref: UserRef): Promise<UserRecord | undefined> {
     const { rows } = await this.#pool.query<UserRow>(
       `${SELECT} WHERE u.domain = lower($1) AND u.name_key = lower($2)`,
       [ref.domain, ref.user],

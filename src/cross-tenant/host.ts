@@ -1,0 +1,73 @@
+import type pg from 'pg';
+import type { CatalogCache, Tenant } from '../catalog/index.js';
+import { TenantryError } from '../errors.js';
+import type { Lease, PoolTarget } from '../pool/index.js';
+import type { TenantRoute } from '../session/index.js';
+import type { ScanHost } from './lane.js';
+import { tenantSelection } from './scan.js';
+
+/** The parts of a tenantry instance a {@link ScanHost} is made of. */
+export interface ScanHostParts {
+  /** The operator's pool (reads the group membership). */
+  readonly admin: pg.Pool;
+  readonly catalog: CatalogCache;
+  /** The application-role route of a tenant. */
+  readonly route: (tenant: Tenant) => TenantRoute;
+  readonly acquire: (target: PoolTarget) => Promise<Lease>;
+  /** Throws the tenant's state error when it may not be used now. */
+  readonly check: (tenant: Tenant) => void;
+  /** The connection budget of the catalog server. */
+  readonly budget: () => number;
+}
+
+/**
+ * Active regular tenants matching `where`, evaluated in a READ ONLY transaction on an
+ * application-role connection over the four tenant fields only (so `where` can read nothing else).
+ */
+async function selectTenants(parts: ScanHostParts, where: string | undefined): Promise<Tenant[]> {
+  const candidates = parts.catalog.tenants().filter((t) => t.kind === 'regular' && t.state === 'active');
+  const onMain = candidates.find((t) => t.isolation !== 'database');
+  if (!onMain) return [];
+  const { text, values } = tenantSelection(candidates, where);
+  const app = parts.route(onMain).target;
+  const lease = await parts.acquire({ ...app, tenantId: 0, tenantName: 'tenantry-scan' });
+  try {
+    await lease.client.query("BEGIN READ ONLY; SET LOCAL statement_timeout = '10s'");
+    const { rows } = await lease.client.query<{ id: number }>(text, values);
+    await lease.client.query('COMMIT');
+    const byId = new Map(candidates.map((t) => [t.id, t]));
+    return rows.map((r) => byId.get(r.id)).filter((t): t is Tenant => t !== undefined);
+  } catch (error) {
+    lease.markDirty();
+    throw new TenantryError(
+      'INVALID_ARGUMENT',
+      { what: 'tenant-where', problem: error instanceof Error ? error.message : String(error) },
+      { cause: error },
+    );
+  } finally {
+    lease.release();
+  }
+}
+
+/** Builds the {@link ScanHost} of a tenantry instance. */
+export function createScanHost(parts: ScanHostParts): ScanHost {
+  const routes = new WeakMap<Tenant, TenantRoute>();
+  return {
+    selectTenants: (where) => selectTenants(parts, where),
+    async laterGroupMembers() {
+      const { rows } = await parts.admin.query<{ id: number }>(
+        `SELECT m.tenant_id AS id FROM tenantry.group_member m
+         WHERE m.tenant_id <> (SELECT min(x.tenant_id) FROM tenantry.group_member x WHERE x.group_id = m.group_id)`,
+      );
+      return new Set(rows.map((r) => r.id));
+    },
+    check: parts.check,
+    route(tenant) {
+      let route = routes.get(tenant);
+      if (!route) routes.set(tenant, (route = parts.route(tenant)));
+      return route;
+    },
+    acquire: parts.acquire,
+    connectionBudget: parts.budget,
+  };
+}
