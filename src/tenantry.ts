@@ -48,6 +48,7 @@ import {
   DomainStore,
   PrincipalSealer,
   SignOn,
+  RevocationCache,
   UserCache,
   UserStore,
   type LoginOptions,
@@ -181,10 +182,12 @@ export interface Tenantry extends AsyncDisposable {
    */
   effective<T>(tenant: TenantRef, fn: (db: TenantDb) => Promise<T>): Promise<T>;
   /**
-   * TENANT-WHERE of seed 004: runs `options.sql` in every tenant selected by `options.where`
-   * and yields the rows tagged `_tenant_id` / `_tenant_name`. Only from a super tenant's
-   * context, or with `asOperator` for the operator's own tools (`TENANTRY_ERR_FORBIDDEN`).
-   * Tenants skipped under `onError: 'partial'` are pushed onto `failures`.
+   * TENANT-WHERE of seed 004: runs `options.sql` (read-only) in every tenant selected by
+   * `options.where` and streams the rows tagged `_tenant_id` / `_tenant_name`, by tenant or
+   * merged by `options.orderBy`; shared and schema tenants are read in batches, one statement
+   * each. Only from a super tenant's context, or with `asOperator` for the operator's own tools
+   * (`TENANTRY_ERR_FORBIDDEN`). Tenants skipped under `onError: 'partial'` are pushed onto
+   * `failures`.
    */
   crossTenant(
     options: CrossTenantOptions & { readonly asOperator?: boolean },
@@ -387,7 +390,13 @@ class TenantryInstance implements Tenantry {
       credentials,
       hasMasterKey: config.masterKey !== undefined,
     });
-    this.tokens = new DelegationTokens({ pool: admin, credentials, users: this.users });
+    const revocations = new RevocationCache(admin, () => catalog.listening);
+    catalog.onChange(() => revocations.invalidate());
+    this.tokens = new DelegationTokens({ pool: admin, credentials, users: this.users, revocations });
+    catalog.onChange(() => {
+      this.tokens.clearVerified();
+      this.principals.clearVerified();
+    });
     this.#signOn = new SignOn({
       users: this.users,
       principals: this.principals,

@@ -71,6 +71,7 @@ export class BackendLink {
     this.#socket.removeListener('data', this.#onData);
     this.#socket.removeListener('close', this.#onClose);
     for (const listener of this.#saved) this.#socket.on('data', listener);
+    this.#socket.resume(); // paused for a slow client: never hand a paused backend to the next user
     const internals = this.lease.client as unknown as ClientInternals;
     internals._txStatus = status;
     if (dirty || status !== 'I') {
@@ -88,6 +89,7 @@ export class BackendLink {
     this.#socket.removeListener('data', this.#onData);
     this.#socket.removeListener('close', this.#onClose);
     for (const listener of this.#saved) this.#socket.on('data', listener);
+    this.#socket.resume(); // else a paused socket never reads the EOF of its close
     this.#released = true;
     this.lease.release();
   }

@@ -33,13 +33,17 @@ export function noteTenant(request: FastifyRequest, tenant: string): void {
 }
 
 /**
- * Checks the request's token and tenant, then runs `fn` as that tenant under its own login role
- * (never the shared application role) in one transaction with the statement timeout, and
- * records the query in the tenant metrics.
+ * Checks the request's token and tenant, then runs `fn` as that tenant and records the query in
+ * the tenant metrics. `sql: 'tenant'` is for SQL the tenant wrote (`/v1/sql`): it runs under the
+ * tenant's own login role for the user's permission (never the shared application role), in one
+ * transaction with the statement timeout. `sql: 'fixed'` is for tenantry's own statements
+ * (seed 002's users, table pages): the application role with the tenant setting, one round trip
+ * per statement, read-only for users with the read permission.
  */
 export async function asTenant<T>(
   ctx: HttpContext,
   request: FastifyRequest,
+  sql: 'tenant' | 'fixed',
   fn: (db: TenantDb, access: TenantAccess) => Promise<T>,
 ): Promise<T> {
   const access = await tenantAccess(request, ctx.tenantry, ctx.admin);
@@ -47,15 +51,20 @@ export async function asTenant<T>(
   const started = process.hrtime.bigint();
   let ok = false;
   try {
-    const result = await ctx.tenantry.withTenant(
-      await ctx.tenantry.prepareLoginRole(access.tenant),
-      (db) =>
-        db.transaction(async (tx) => {
-          await tx.query(`SET LOCAL statement_timeout = ${Math.trunc(ctx.limits.statementTimeoutMs)}`);
-          return fn(tx, access);
-        }),
-      { identity: 'tenant', permission: access.permission },
-    );
+    const result =
+      sql === 'fixed'
+        ? await ctx.tenantry.withTenant(access.tenant, (db) => fn(db, access), {
+            permission: access.permission,
+          })
+        : await ctx.tenantry.withTenant(
+            await ctx.tenantry.prepareLoginRole(access.tenant),
+            (db) =>
+              db.transaction(async (tx) => {
+                await tx.query(`SET LOCAL statement_timeout = ${Math.trunc(ctx.limits.statementTimeoutMs)}`);
+                return fn(tx, access);
+              }),
+            { identity: 'tenant', permission: access.permission },
+          );
     ok = true;
     return result;
   } finally {

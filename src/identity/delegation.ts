@@ -1,11 +1,16 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID, webcrypto } from 'node:crypto';
 import { SignJWT, decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from 'jose';
 import type pg from 'pg';
 import type { CredentialStore } from '../catalog/index.js';
 import { TenantryError } from '../errors.js';
 import type { Permission } from './names.js';
 import { parseUserRef } from './names.js';
+import { RevocationCache } from './revocations.js';
+import { VerifiedTokens } from './verified-tokens.js';
 import type { UserStore } from './user-store.js';
+
+/** An imported HMAC key (WebCrypto). */
+type CryptoKey = webcrypto.CryptoKey;
 
 /** The JWS `typ` of a delegation token. */
 export const DELEGATION_TYPE = 'tenantry-delegation+jwt';
@@ -54,12 +59,22 @@ export class DelegationTokens {
   readonly #pool: pg.Pool;
   readonly #credentials: CredentialStore;
   readonly #users: UserStore;
-  readonly #keys = new Map<string, Uint8Array>();
+  /** Verification keys by id, imported once (importing an HMAC key costs more than verifying). */
+  readonly #keys = new Map<string, Uint8Array | CryptoKey>();
+  readonly #revocations: RevocationCache;
+  readonly #verified = new VerifiedTokens();
 
-  constructor(options: { pool: pg.Pool; credentials: CredentialStore; users: UserStore }) {
+  constructor(options: {
+    pool: pg.Pool;
+    credentials: CredentialStore;
+    users: UserStore;
+    /** Revoked ids in memory (else every verification queries the catalog). */
+    revocations?: RevocationCache;
+  }) {
     this.#pool = options.pool;
     this.#credentials = options.credentials;
     this.#users = options.users;
+    this.#revocations = options.revocations ?? new RevocationCache(options.pool, () => false);
   }
 
   /** The newest key id, creating the first key when there is none. */
@@ -71,7 +86,7 @@ export class DelegationTokens {
     return rows[0]?.field ?? this.rotateKey();
   }
 
-  async #key(kid: string): Promise<Uint8Array> {
+  async #key(kid: string): Promise<Uint8Array | CryptoKey> {
     const cached = this.#keys.get(kid);
     if (cached) return cached;
     if (!/^[0-9a-f]{16}$/.test(kid)) throw fail('TOKEN_INVALID', 'its key id is not one tenantry issued');
@@ -81,7 +96,13 @@ export class DelegationTokens {
     } catch {
       throw fail('TOKEN_INVALID', `key ${kid} is not on the allowlist`);
     }
-    const key = new Uint8Array(Buffer.from(sealed, 'base64'));
+    const key = await webcrypto.subtle.importKey(
+      'raw',
+      Buffer.from(sealed, 'base64'),
+      { name: 'HMAC', hash: 'SHA-256' },
+      false,
+      ['sign', 'verify'],
+    );
     this.#keys.set(kid, key);
     return key;
   }
@@ -143,40 +164,11 @@ export class DelegationTokens {
     if (typeof token !== 'string' || token.length === 0 || token.length > 8192) {
       throw fail('TOKEN_INVALID', 'it is not a compact JWS string');
     }
-    let header;
-    try {
-      header = decodeProtectedHeader(token);
-    } catch (error) {
-      throw fail('TOKEN_INVALID', 'it is not a well-formed token', error);
-    }
-    if (header.alg !== ALGORITHM) throw fail('TOKEN_INVALID', `its algorithm is not ${ALGORITHM}`);
-    if (header.typ !== DELEGATION_TYPE) throw fail('TOKEN_INVALID', 'it is not a delegation token');
-    const key = await this.#key(String(header.kid ?? ''));
-    let payload: JWTPayload;
-    try {
-      ({ payload } = await jwtVerify(token, key, {
-        algorithms: [ALGORITHM],
-        typ: DELEGATION_TYPE,
-        issuer: ISSUER,
-        audience: options.audience ?? 'tenantry',
-        requiredClaims: ['sub', 'aud', 'exp', 'jti', 'act'],
-      }));
-    } catch (error) {
-      if (error instanceof errors.JWTExpired) {
-        throw new TenantryError('TOKEN_EXPIRED', { expiredAt: 'its expiry' }, { cause: error });
-      }
-      if (error instanceof errors.JWTClaimValidationFailed && error.claim === 'aud') {
-        throw new TenantryError(
-          'TOKEN_AUDIENCE',
-          { audience: options.audience ?? 'tenantry' },
-          { cause: error },
-        );
-      }
-      throw fail('TOKEN_INVALID', 'its signature or claims do not verify', error);
-    }
+    const cacheKey = `${options.audience ?? 'tenantry'}\0${token}`;
+    const payload = this.#verified.get(cacheKey) ?? (await this.#check(token, options.audience));
+    this.#verified.set(cacheKey, payload);
     const id = String(payload.jti);
-    const revoked = await this.#pool.query('SELECT 1 FROM tenantry.token_revocation WHERE id = $1', [id]);
-    if (revoked.rowCount) throw new TenantryError('TOKEN_REVOKED', { id });
+    if (await this.#revocations.revoked(id)) throw new TenantryError('TOKEN_REVOKED', { id });
     const domain = typeof payload.domain === 'string' ? payload.domain : '';
     const record = await this.#users.find(
       parseUserRef(domain ? `${String(payload.sub)}@${domain}` : String(payload.sub)),
@@ -194,6 +186,43 @@ export class DelegationTokens {
     };
   }
 
+  /** Checks a token's header, signature and claims (no revocation, no user). */
+  async #check(token: string, audience: string | undefined): Promise<JWTPayload> {
+    let header;
+    try {
+      header = decodeProtectedHeader(token);
+    } catch (error) {
+      throw fail('TOKEN_INVALID', 'it is not a well-formed token', error);
+    }
+    if (header.alg !== ALGORITHM) throw fail('TOKEN_INVALID', `its algorithm is not ${ALGORITHM}`);
+    if (header.typ !== DELEGATION_TYPE) throw fail('TOKEN_INVALID', 'it is not a delegation token');
+    const key = await this.#key(String(header.kid ?? ''));
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(token, key, {
+        algorithms: [ALGORITHM],
+        typ: DELEGATION_TYPE,
+        issuer: ISSUER,
+        audience: audience ?? 'tenantry',
+        requiredClaims: ['sub', 'aud', 'exp', 'jti', 'act'],
+      }));
+    } catch (error) {
+      if (error instanceof errors.JWTExpired) {
+        throw new TenantryError('TOKEN_EXPIRED', { expiredAt: 'its expiry' }, { cause: error });
+      }
+      if (error instanceof errors.JWTClaimValidationFailed && error.claim === 'aud') {
+        throw new TenantryError('TOKEN_AUDIENCE', { audience: audience ?? 'tenantry' }, { cause: error });
+      }
+      throw fail('TOKEN_INVALID', 'its signature or claims do not verify', error);
+    }
+    return payload;
+  }
+
+  /** Forgets which tokens verified (on every catalog change: a key may have been retired). */
+  clearVerified(): void {
+    this.#verified.clear();
+  }
+
   /** Revokes a token by id: every later verification, on every process, refuses it. */
   async revoke(id: string, expiresAt: Date = new Date(Date.now() + MAX_TTL * 1000)): Promise<void> {
     if (typeof id !== 'string' || !/^[0-9a-f-]{36}$/i.test(id)) {
@@ -207,5 +236,7 @@ export class DelegationTokens {
       [id, expiresAt],
     );
     await this.#pool.query('DELETE FROM tenantry.token_revocation WHERE expires_at < now()');
+    // Other processes hear of it by NOTIFY; this one must not wait for that.
+    this.#revocations.invalidate();
   }
 }

@@ -25,3 +25,4 @@ export {
 } from './scram.js';
 export type { ScramVerifier } from './scram.js';
 export { tryParseUserRef } from './names.js';
+export { RevocationCache } from './revocations.js';

@@ -1,10 +1,14 @@
 import { inTransaction } from '../catalog/index.js';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID, webcrypto } from 'node:crypto';
 import { SignJWT, errors, jwtVerify, type JWTPayload } from 'jose';
+import { VerifiedTokens } from './verified-tokens.js';
 import type pg from 'pg';
 import type { CredentialStore } from '../catalog/index.js';
 import { TenantryError } from '../errors.js';
 import { PERMISSIONS, type Permission } from './names.js';
+
+/** An imported HMAC key (WebCrypto). */
+type CryptoKey = webcrypto.CryptoKey;
 
 /** The JWS `typ` header of a sealed principal; {@link PrincipalSealer.open} requires it. */
 export const PRINCIPAL_TYPE = 'tenantry-principal+jwt';
@@ -87,7 +91,9 @@ export class PrincipalSealer {
   readonly #pool: pg.Pool;
   readonly #credentials: CredentialStore;
   readonly #hasMasterKey: boolean;
-  #key: Promise<Uint8Array> | undefined;
+  #key: Promise<CryptoKey> | undefined;
+  /** Principals whose signature already verified (the user is still checked on every use). */
+  readonly #verified = new VerifiedTokens();
 
   constructor(options: { pool: pg.Pool; credentials: CredentialStore; hasMasterKey: boolean }) {
     this.#pool = options.pool;
@@ -104,7 +110,7 @@ export class PrincipalSealer {
     });
   }
 
-  #signingKey(): Promise<Uint8Array> {
+  #signingKey(): Promise<CryptoKey> {
     this.requireMasterKey();
     this.#key ??= this.#loadKey().catch((error: unknown) => {
       this.#key = undefined;
@@ -113,7 +119,7 @@ export class PrincipalSealer {
     return this.#key;
   }
 
-  async #loadKey(): Promise<Uint8Array> {
+  async #loadKey(): Promise<CryptoKey> {
     await inTransaction(this.#pool, async (client) => {
       await client.query('SELECT pg_advisory_xact_lock($1)', [KEY_LOCK]);
       const { rowCount } = await client.query(
@@ -124,7 +130,14 @@ export class PrincipalSealer {
         await this.#credentials.put(client, KEY_OWNER, KEY_FIELD, randomBytes(32).toString('base64'));
       }
     });
-    return new Uint8Array(Buffer.from(await this.#credentials.get(KEY_OWNER, KEY_FIELD), 'base64'));
+    // Imported once: importing an HMAC key costs more than a verification.
+    return webcrypto.subtle.importKey(
+      'raw',
+      Buffer.from(await this.#credentials.get(KEY_OWNER, KEY_FIELD), 'base64'),
+      { name: 'HMAC', hash: 'SHA-256' },
+      false,
+      ['sign', 'verify'],
+    );
   }
 
   /**
@@ -165,6 +178,11 @@ export class PrincipalSealer {
       .sign(await this.#signingKey());
   }
 
+  /** Forgets which principals verified (on every catalog change). */
+  clearVerified(): void {
+    this.#verified.clear();
+  }
+
   /**
    * Verifies a principal string (HS256 only, `typ` and issuer pinned) and answers its claims.
    * Throws `TENANTRY_ERR_TOKEN_EXPIRED` after its expiry and `TENANTRY_ERR_TOKEN_INVALID` for
@@ -174,6 +192,8 @@ export class PrincipalSealer {
     if (typeof token !== 'string' || token.length === 0 || token.length > 8192) {
       throw invalid('it is not a compact JWS string');
     }
+    const known = this.#verified.get(token);
+    if (known) return toPrincipal(known);
     const key = await this.#signingKey();
     try {
       const { payload } = await jwtVerify(token, key, {
@@ -182,7 +202,9 @@ export class PrincipalSealer {
         issuer: ISSUER,
         requiredClaims: ['sub', 'iat', 'exp', 'jti'],
       });
-      return toPrincipal(payload);
+      const principal = toPrincipal(payload);
+      this.#verified.set(token, payload);
+      return principal;
     } catch (error) {
       if (error instanceof TenantryError) throw error;
       if (error instanceof errors.JWTExpired) {

@@ -37,7 +37,7 @@ export function dataRoutes(app: FastifyInstance, ctx: HttpContext): void {
       },
     },
     (request) =>
-      asTenant(ctx, request, async (db) => {
+      asTenant(ctx, request, 'fixed', async (db) => {
         const { rows } = await db.query('SELECT id, name, created_at FROM users ORDER BY created_at, id');
         return rows;
       }),
@@ -62,7 +62,7 @@ export function dataRoutes(app: FastifyInstance, ctx: HttpContext): void {
     },
     async (request, reply) => {
       const { name } = request.body as { name: string };
-      const row = await asTenant(ctx, request, async (db) => {
+      const row = await asTenant(ctx, request, 'fixed', async (db) => {
         const { rows } = await db.query(
           'INSERT INTO users (name) VALUES ($1) RETURNING id, name, created_at',
           [name],

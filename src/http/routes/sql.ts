@@ -73,7 +73,7 @@ export function sqlRoutes(app: FastifyInstance, ctx: HttpContext): void {
     (request) => {
       const { sql, params = [] } = request.body as SqlBody;
       const limit = ctx.limits.rowLimit;
-      return asTenant(ctx, request, async (db) => {
+      return asTenant(ctx, request, 'tenant', async (db) => {
         if (CURSOR_SAFE.test(normalizeSql(sql)) && !sql.includes(';')) {
           await db.query({
             text: `DECLARE tenantry_http NO SCROLL CURSOR FOR ${sql}`,

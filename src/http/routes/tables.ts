@@ -81,7 +81,7 @@ export function tableRoute(app: FastifyInstance, ctx: HttpContext, errors: Recor
       const { name } = request.params as { name: string };
       const { limit, cursor } = request.query as { limit: number; cursor?: string };
       // Authenticate before looking anything up, so table names cannot be probed.
-      return asTenant(ctx, request, async (db) => {
+      return asTenant(ctx, request, 'fixed', async (db) => {
         const [first, second] = name.split('.');
         const table = ctx.tenantry.tables
           .list()
