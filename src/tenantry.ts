@@ -14,6 +14,7 @@ import { getTenant, runInTenantContext, tryGetTenantContext } from './context/in
 import { TenantryError } from './errors.js';
 import { createLogger, type Logger } from './logger.js';
 import { Gateway, createGatewayHost, type GatewayOptions } from './gateway/index.js';
+import { TenantMetrics } from './metrics/index.js';
 import { KeyRing } from './crypto/index.js';
 import {
   createScanHost,
@@ -202,6 +203,8 @@ export interface Tenantry extends AsyncDisposable {
   tenantRoute(tenant: Tenant, permission?: Permission): TenantRoute;
   /** Pools, connections, waiters and per-tenant checkout figures. */
   poolStats(): PoolStats;
+  /** Per-tenant queries, errors and latencies of the HTTP API and the gateway (for /metrics). */
+  readonly metrics: TenantMetrics;
   /**
    * Starts the PostgreSQL wire-protocol gateway (default 127.0.0.1:6432, database `tenantry`):
    * clients log in as `user@domain` and see only their tenant. Close it before the instance.
@@ -324,6 +327,7 @@ class TenantryInstance implements Tenantry {
   readonly domains: DomainStore;
   readonly users: UserStore;
   readonly authenticators = new AuthenticatorRegistry();
+  readonly metrics = new TenantMetrics();
   readonly principals: PrincipalSealer;
   readonly tokens: DelegationTokens;
   readonly #signOn: SignOn;
@@ -579,6 +583,7 @@ class TenantryInstance implements Tenantry {
       route: (tenant, permission) => this.tenantRoute(tenant, permission),
       acquire: (target) => this.#pools.acquire(target),
       query: (sql) => this.#admin.query(sql),
+      observe: (tenant, seconds, ok) => this.metrics.observe(tenant, seconds, ok),
     });
     return Gateway.start(host, options);
   }

@@ -25,6 +25,8 @@ export interface GatewayHost {
   acquire(target: PoolTarget): Promise<Lease>;
   /** Server parameters reported to clients at connect (server_version, TimeZone…). */
   serverParameters(): Promise<ReadonlyMap<string, string>>;
+  /** Records one transaction of `tenant` in the tenant metrics. */
+  observe(tenant: string, seconds: number, ok: boolean): void;
 }
 
 /** The parts of a tenantry instance a {@link GatewayHost} is made of. */
@@ -38,6 +40,7 @@ export interface GatewayHostParts {
   readonly route: (tenant: Tenant, permission: Permission) => TenantRoute;
   readonly acquire: (target: PoolTarget) => Promise<Lease>;
   readonly query: (sql: string) => Promise<{ rows: Record<string, string>[] }>;
+  readonly observe: (tenant: string, seconds: number, ok: boolean) => void;
 }
 
 /** Settings reported to every client at connect, read once from the server. */
@@ -60,6 +63,7 @@ export function createGatewayHost(parts: GatewayHostParts): GatewayHost {
     authorizeToken: parts.authorizeToken,
     tenant: parts.tenant,
     acquire: parts.acquire,
+    observe: parts.observe,
     async route(tenant, permission) {
       return parts.route(await parts.ensureLoginRole(tenant), permission);
     },

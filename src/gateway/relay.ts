@@ -53,6 +53,9 @@ export class TransactionRelay {
   #validatedAt = Date.now();
   /** Transactions served (backend checkouts). */
   transactions = 0;
+  /** When the transaction in progress started (hrtime ns), and whether it saw an error. */
+  #txStarted: bigint | undefined;
+  #txFailed = false;
 
   constructor(options: RelayOptions) {
     this.#o = options;
@@ -97,6 +100,7 @@ export class TransactionRelay {
       if (type !== 0x53 /* S */) return;
       this.#skipUntilSync = false;
     }
+    this.#txStarted ??= process.hrtime.bigint();
     if (!this.#backend) {
       if (this.#held.length === 0 && !this.#acquiring && this.#answerLocally(frame)) return;
       this.#held.push(frame);
@@ -289,6 +293,7 @@ export class TransactionRelay {
         break;
       case 0x45 /* E ErrorResponse */:
         forward = true;
+        this.#txFailed = true;
         if (head && head.kind !== 'Q' && head.kind !== 'F') {
           this.#statements.forget(this.#queue.shift() as Entry, this.#backend);
           this.#queue.dropUntilSync((entry) => this.#statements.forget(entry, this.#backend));
@@ -298,6 +303,7 @@ export class TransactionRelay {
         const done = this.#queue.popThroughSync((entry) => this.#statements.forget(entry, this.#backend));
         forward = done?.swallow !== true;
         this.#status = String.fromCharCode(frame[5] ?? 0x49) as 'I' | 'T' | 'E';
+        if (this.#status === 'I' && this.#queue.empty) this.#observe();
         break;
       }
       case 0x53 /* S ParameterStatus */:
@@ -309,6 +315,16 @@ export class TransactionRelay {
     }
     if (forward) this.#toClient.add(frame);
     this.#emitSynthetic();
+  }
+
+  /** Records the transaction that just ended in the tenant metrics. */
+  #observe(): void {
+    const started = this.#txStarted;
+    if (started === undefined) return;
+    const tenant = (this.#o.identity.effective ?? this.#o.identity.tenant).name;
+    this.#o.host.observe(tenant, Number(process.hrtime.bigint() - started) / 1e9, !this.#txFailed);
+    this.#txStarted = undefined;
+    this.#txFailed = false;
   }
 
   #releasable(): boolean {

@@ -4,7 +4,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import { TenantryError } from '../errors.js';
 import type { Gateway } from '../gateway/index.js';
 import type { Logger } from '../logger.js';
-import { TenantMetrics, createMetricsRegistry } from '../metrics/index.js';
+import { createMetricsRegistry, type TenantMetrics } from '../metrics/index.js';
 import type { Tenantry } from '../tenantry.js';
 import { AdminToken } from './admin-token.js';
 import type { HttpContext, SqlLimits } from './context.js';
@@ -13,6 +13,7 @@ import { validatorCompiler } from './validation.js';
 import { adminFleetRoutes } from './routes/admin-fleet.js';
 import { adminIdentityRoutes } from './routes/admin-identity.js';
 import { adminTenantRoutes } from './routes/admin-tenants.js';
+import { consoleRoutes } from './routes/console.js';
 import { dataRoutes } from './routes/data.js';
 import { opsRoutes } from './routes/ops.js';
 import { sqlRoutes } from './routes/sql.js';
@@ -54,7 +55,7 @@ export async function buildHttp(
   options: HttpOptions,
 ): Promise<{ app: FastifyInstance; ctx: HttpContext; generated: string | undefined }> {
   const { admin, generated } = await AdminToken.load(tenantry.operator, options.adminToken);
-  const metrics = new TenantMetrics(options.metricsTopTenants ?? 20);
+  const metrics = tenantry.metrics;
   const ctx: HttpContext = {
     tenantry,
     admin,
@@ -114,6 +115,7 @@ export async function buildHttp(
   adminTenantRoutes(app, ctx);
   adminIdentityRoutes(app, ctx);
   adminFleetRoutes(app, ctx);
+  await consoleRoutes(app, ctx);
   return { app, ctx, generated };
 }
 

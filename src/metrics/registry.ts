@@ -47,7 +47,7 @@ export function createMetricsRegistry(sources: MetricsSources): client.Registry 
   const registry = new client.Registry();
   const topN = sources.topN ?? 20;
   client.collectDefaultMetrics({ register: registry, prefix: 'tenantry_process_' });
-  sources.tenants.register(registry);
+  sources.tenants.register(registry, topN);
   const perTenant = (name: string, help: string, value: (s: TenantPoolStats) => number): void => {
     new client.Counter({
       name,

@@ -29,11 +29,6 @@ function add(into: TenantCounts, from: TenantCounts): void {
  */
 export class TenantMetrics {
   readonly #tenants = new Map<string, TenantCounts>();
-  readonly #topN: number;
-
-  constructor(topN = 20) {
-    this.#topN = topN;
-  }
 
   /** Records one query (or gateway transaction) of `tenant` taking `seconds`. */
   observe(tenant: string, seconds: number, ok: boolean): void {
@@ -46,12 +41,12 @@ export class TenantMetrics {
     if (bucket >= 0) counts.buckets[bucket] = (counts.buckets[bucket] ?? 0) + 1;
   }
 
-  /** The exported label sets: top tenants by name, the rest as `other`. */
-  snapshot(): Map<string, TenantCounts> {
+  /** The exported label sets: the `topN` most active tenants by name, the rest as `other`. */
+  snapshot(topN = 20): Map<string, TenantCounts> {
     const ranked = [...this.#tenants].sort((a, b) => b[1].queries - a[1].queries);
     const out = new Map<string, TenantCounts>();
     ranked.forEach(([name, counts], i) => {
-      if (i < this.#topN) out.set(name, counts);
+      if (i < topN) out.set(name, counts);
       else {
         const other = out.get('other') ?? empty();
         add(other, counts);
@@ -62,8 +57,8 @@ export class TenantMetrics {
   }
 
   /** Registers the counters and the latency histogram on `registry`. */
-  register(registry: client.Registry, prefix = 'tenantry_tenant_'): void {
-    const snapshot = (): Map<string, TenantCounts> => this.snapshot();
+  register(registry: client.Registry, topN = 20, prefix = 'tenantry_tenant_'): void {
+    const snapshot = (): Map<string, TenantCounts> => this.snapshot(topN);
     new client.Counter({
       name: `${prefix}queries_total`,
       help: 'Queries (HTTP statements and gateway transactions) per tenant (top tenants, the rest as "other").',

@@ -181,6 +181,19 @@ describe('nothing a client leaves on a backend reaches the next client', () => {
 });
 
 describe('operability', () => {
+  it('counts each tenant’s transactions and errors in the tenant metrics', async () => {
+    const before = fx.tenantry.metrics.snapshot(100).get('Lowes')?.queries ?? 0;
+    const fred = await fx.connect('fred@Lowes');
+    await fred.query('select 1');
+    await fred.query('begin');
+    await fred.query('select 2');
+    await fred.query('commit');
+    await fred.query('select nope').catch(() => undefined);
+    const after = fx.tenantry.metrics.snapshot(100).get('Lowes');
+    expect((after?.queries ?? 0) - before).toBe(3);
+    expect(after?.errors).toBeGreaterThanOrEqual(1);
+  });
+
   it('limits clients per tenant and reports clients in stats()', async () => {
     const limited = await gatewayFixture('gw_limits', { maxClientsPerTenant: 2 });
     try {

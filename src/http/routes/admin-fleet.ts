@@ -126,7 +126,7 @@ export function adminFleetRoutes(app: FastifyInstance, ctx: HttpContext): void {
       },
     },
     () => {
-      const tenants = [...ctx.metrics.snapshot()].map(([tenant, c]) => ({
+      const tenants = [...ctx.metrics.snapshot(1_000)].map(([tenant, c]) => ({
         tenant,
         queries: c.queries,
         errors: c.errors,
