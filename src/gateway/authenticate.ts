@@ -46,6 +46,8 @@ export interface GatewayIdentity {
 }
 
 const SECRET = randomBytes(32);
+/** How long a token-authenticated session may renew itself past its token's expiry. */
+const MAX_RENEWED_SESSION_MS = 24 * 3600 * 1000;
 const MECHANISM = 'SCRAM-SHA-256';
 
 function attributes(message: string): Map<string, string> {
@@ -138,15 +140,26 @@ export async function authenticate(
     if (claimed.toLowerCase() !== who.toLowerCase()) throw new TenantryError('AUTH');
     const tenant = usable(host.tenant(principal.tenant.id), who);
     const effective = effectiveTenant(host, tenant, request.effectiveTenant);
+    const started = Date.now();
     return {
       user: who,
       tenant,
       permission: principal.permission,
       effective,
       revalidate: async () => {
-        const again = await host.authorizeToken(token);
-        usable(host.tenant(again.tenant.id), who);
+        usable(host.tenant(tenant.id), who);
         if (effective) usable(host.tenant(effective.id), who);
+        // A session outlives its token: once the token has expired, the session renews itself
+        // for as long as the token is not revoked and the user still exists in the tenant.
+        if (principal.expiresAt.getTime() > Date.now()) {
+          await host.authorizeToken(token);
+          return;
+        }
+        if (Date.now() - started > MAX_RENEWED_SESSION_MS)
+          throw new TenantryError('TOKEN_EXPIRED', { expiredAt: principal.expiresAt.toISOString() });
+        if (await host.revoked(principal.id)) throw new TenantryError('TOKEN_REVOKED', { id: principal.id });
+        const user = await host.findUser({ user: principal.user, domain: principal.domain });
+        if (!user || user.tenant.id !== tenant.id) throw new TenantryError('AUTH');
       },
     };
   }

@@ -14,6 +14,8 @@ export interface GatewayHost {
   findUser(ref: UserRef): Promise<UserRecord | undefined>;
   /** Verifies a sealed principal or a delegation token (expiry, revocation, user still there). */
   authorizeToken(token: string): Promise<Principal>;
+  /** Whether the delegation token (or principal) with this id has been revoked. */
+  revoked(id: string): Promise<boolean>;
   /** The current catalog entry of a tenant (id, uuid or name). */
   tenant(ref: number | string): Tenant | undefined;
   /**
@@ -34,6 +36,7 @@ export interface GatewayHostParts {
   readonly logger: Logger;
   readonly findUser: (ref: UserRef) => Promise<UserRecord | undefined>;
   readonly authorizeToken: (token: string) => Promise<Principal>;
+  readonly revoked: (id: string) => Promise<boolean>;
   readonly tenant: (ref: number | string) => Tenant | undefined;
   /** Makes the tenant ready for its login role (creates the role, grants its schema); answers it. */
   readonly ensureLoginRole: (tenant: Tenant) => Promise<Tenant>;
@@ -61,6 +64,7 @@ export function createGatewayHost(parts: GatewayHostParts): GatewayHost {
     logger: parts.logger,
     findUser: parts.findUser,
     authorizeToken: parts.authorizeToken,
+    revoked: parts.revoked,
     tenant: parts.tenant,
     acquire: parts.acquire,
     observe: parts.observe,

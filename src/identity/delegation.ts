@@ -218,6 +218,11 @@ export class DelegationTokens {
     return payload;
   }
 
+  /** Whether the token with this id has been revoked (in memory while the catalog listener is up). */
+  isRevoked(id: string): Promise<boolean> {
+    return this.#revocations.revoked(id);
+  }
+
   /** Forgets which tokens verified (on every catalog change: a key may have been retired). */
   clearVerified(): void {
     this.#verified.clear();

@@ -168,6 +168,26 @@ describe('gateway token logins (cleartext password carrying a principal or deleg
   });
 });
 
+describe('long-lived token sessions', () => {
+  it('renew themselves past the token’s expiry until the token is revoked', async () => {
+    const { token, id } = await fx.tenantry.tokens.issue({
+      user: 'alice@HomeDepot',
+      service: 'etl',
+      ttlSeconds: 1,
+    });
+    const session = await fx.connect('alice@HomeDepot+token', token);
+    await new Promise((r) => setTimeout(r, 2_200));
+    expect(await names(session)).toEqual(['Albert Hall', 'Candace Jones', 'Carrie Abrahm']);
+    // A new login with the expired token is refused…
+    expect((await refused(fx.connectionString('token', token))).message).toMatch(
+      /TENANTRY_ERR_TOKEN_EXPIRED/,
+    );
+    // …and revoking it ends the renewed session.
+    await fx.tenantry.tokens.revoke(id);
+    await expect(pollUntilRejected(session)).resolves.toMatchObject({ code: '28000' });
+  });
+});
+
 /** Queries every 100 ms until the session is refused (at most 3 s); answers the error. */
 async function pollUntilRejected(client: pg.Client): Promise<unknown> {
   const deadline = Date.now() + 3_000;
