@@ -578,6 +578,7 @@ class TenantryInstance implements Tenantry {
       logger: this.#logger,
       findUser: (ref) => this.users.find(ref),
       authorizeToken: (token) => this.authorize(token),
+      revoked: (id) => this.tokens.isRevoked(id),
       tenant: (ref) => this.catalog.get(ref),
       ensureLoginRole: (tenant) => this.#loginReady.ready(tenant),
       route: (tenant, permission) => this.tenantRoute(tenant, permission),
