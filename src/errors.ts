@@ -143,6 +143,18 @@ export const errorCodes = {
     status: 404,
     sqlstate: '42P01',
   },
+  JOB_NOT_FOUND: {
+    message:
+      'No job {job} to {action}: it does not exist for this tenant (or any, without --tenant), or its state does not allow it (retry: failed or cancelled jobs; cancel: queued, running or failed).',
+    status: 404,
+    sqlstate: '42704',
+  },
+  JOB_LEASE_LOST: {
+    message:
+      'Job {job} of tenant {tenant} is no longer leased by this worker (its lease expired and another worker took it, or it was cancelled); this run was rolled back.',
+    status: 409,
+    sqlstate: '40001',
+  },
   GROUP_CONFLICT: {
     message: 'Cannot {action}: {problem}',
     status: 409,
@@ -280,6 +292,35 @@ export const errorCodes = {
     message: 'Unsupported content type: send application/json.',
     status: 415,
     sqlstate: '22023',
+  },
+  AUDIT_HAZARDS: {
+    message:
+      '{count} high-severity isolation hazard(s) in database {database}: see the report above and fix them (tenantry audit).',
+    status: 409,
+    sqlstate: '55000',
+  },
+  MIGRATION_LOCKED: {
+    message:
+      'Another `tenantry migrate` is running on this catalog (it holds the migrate lock{holder}); wait for it to finish, or stop it — a stopped run loses nothing and the next one continues.',
+    status: 409,
+    sqlstate: '55P03',
+  },
+  MIGRATION_MISMATCH: {
+    message: 'The migrations given do not match those the catalog applied: {problem}.',
+    status: 409,
+    sqlstate: '55000',
+  },
+  MIGRATION_FAILED: {
+    message:
+      '{failed} target(s) failed to migrate ({first}); the others are done. Fix the cause and run `tenantry migrate` again: it continues where each target stopped (`tenantry migrate status` lists them).',
+    status: 500,
+    sqlstate: '55000',
+  },
+  MIGRATION_INTERRUPTED: {
+    message:
+      'Migration interrupted: {pending} tenant(s) not started yet (every finished tenant is committed, none is half-done). Run `tenantry migrate` again to continue.',
+    status: 503,
+    sqlstate: '57014',
   },
   INTERNAL: {
     message: 'Internal error; see the server log.',

@@ -66,3 +66,50 @@ export { buildHttp, startHttp } from './http/index.js';
 export type { HttpOptions, HttpServer } from './http/index.js';
 export { TenantryDialect, TenantryDriver, tenantryPgPool } from './integrations/index.js';
 export type { TenantDbSource, TenantryDialectConfig } from './integrations/index.js';
+export { audit, formatReport, hasHighFindings } from './audit/index.js';
+export type { AuditReport, Finding, Severity } from './audit/index.js';
+export type {
+  CacheOptions,
+  ClaimedJob,
+  DefineOptions,
+  EnqueueOptions,
+  EventHandler,
+  EventLog,
+  EventRef,
+  EventSubscription,
+  IdGenerators,
+  IdOptions,
+  JobContext,
+  JobHandler,
+  JobInfo,
+  JobQueue,
+  JobRef,
+  JobSelection,
+  JobState,
+  JobWorker,
+  ListJobsOptions,
+  StopOptions,
+  SubscribeOptions,
+  TenantCache,
+  TenantEvent,
+  WorkerOptions,
+  WorkerStats,
+} from './runtime/index.js';
+export { FleetMigrations, ProgressView, loadMigrationDir, splitSections } from './fleet/index.js';
+export type {
+  AppliedMigration,
+  FleetTenant,
+  LoadedMigration,
+  MigrateOptions,
+  Migration,
+  MigrationDb,
+  MigrationProgress,
+  MigrationReport,
+  MigrationScope,
+  MigrationStatus,
+  MigrationStep,
+  PlannedTarget,
+  TargetFailure,
+  TemplateRow,
+} from './fleet/index.js';
+export { normalizeSql, refusedStatement } from './session/index.js';

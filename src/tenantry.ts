@@ -41,6 +41,7 @@ import {
   type TenantRoute,
 } from './session/index.js';
 import { GroupRegistry, Segments, SequenceRegistry, TableRegistry } from './tables/index.js';
+import { FleetMigrations } from './fleet/index.js';
 import { LoginReadiness, TenantStore } from './tenants/index.js';
 import {
   AuthenticatorRegistry,
@@ -56,6 +57,14 @@ import {
   type Principal,
 } from './identity/index.js';
 import { PERMISSIONS, checkPermission, type Permission } from './identity/names.js';
+import {
+  Runtime,
+  type CacheOptions,
+  type EventLog,
+  type IdGenerators,
+  type JobQueue,
+  type TenantCache,
+} from './runtime/index.js';
 
 /** Prelude that makes a transaction read-only (users with the `read` permission). */
 const READ_ONLY: PreludeStatement = { text: "SELECT set_config('transaction_read_only', 'on', true)" };
@@ -109,6 +118,11 @@ export interface Tenantry extends AsyncDisposable {
   readonly groups: GroupRegistry;
   /** Segment allocation and moving rows out of the default tenant's segment. */
   readonly segments: Segments;
+  /**
+   * The application's own migrations across the fleet — the shared tables once, then every
+   * schema and database tenant, resumable per tenant — and their status (docs/fleet.md).
+   */
+  readonly migrations: FleetMigrations;
   /** Declares multi-tenant and shared tables. */
   readonly tables: TableRegistry;
   /** The catalog cache (NOTIFY-invalidated). */
@@ -210,7 +224,19 @@ export interface Tenantry extends AsyncDisposable {
    * clients log in as `user@domain` and see only their tenant. Close it before the instance.
    */
   startGateway(options?: GatewayOptions): Promise<Gateway>;
-  /** Closes pools and the catalog listener. */
+  /**
+   * The tenant-scoped cache `name` (lru-cache; created on first call, later calls pass the same
+   * options): used inside a tenant context, the same key in two tenants never collides, and a
+   * tenant's entries vanish when it is disabled or dropped. See docs/runtime.md.
+   */
+  cache<V extends NonNullable<unknown>>(name: string, options: CacheOptions): TenantCache<V>;
+  /** Jobs and timers per tenant: define, enqueue, run workers, list/retry/cancel (docs/runtime.md). */
+  readonly jobs: JobQueue;
+  /** The per-tenant event outbox: publish in a transaction, subscribe in commit order per tenant. */
+  readonly events: EventLog;
+  /** Per-tenant, per-entity hi/lo id generators (`tenantry.next_id('entity')` in SQL). */
+  readonly ids: IdGenerators;
+  /** Stops job workers and event subscriptions (running jobs get 10 s), then closes pools and listeners. */
   close(): Promise<void>;
 }
 
@@ -302,6 +328,7 @@ export async function createTenantry(input: TenantryConfig): Promise<Tenantry> {
       databases,
       permissionRoles,
       logger,
+      fdwPassword: installed.fdwPassword,
     });
   } catch (error) {
     await admin.end().catch(() => undefined);
@@ -324,6 +351,7 @@ class TenantryInstance implements Tenantry {
   readonly sequences: SequenceRegistry;
   readonly groups: GroupRegistry;
   readonly segments: Segments;
+  readonly migrations: FleetMigrations;
   readonly domains: DomainStore;
   readonly users: UserStore;
   readonly authenticators = new AuthenticatorRegistry();
@@ -333,6 +361,7 @@ class TenantryInstance implements Tenantry {
   readonly #signOn: SignOn;
   readonly #logger: Logger;
   readonly #loginReady: LoginReadiness;
+  readonly #runtime: Runtime;
   #closed = false;
 
   constructor(
@@ -347,6 +376,7 @@ class TenantryInstance implements Tenantry {
       servers: ServerRegistry;
       databases: DatabaseProvisioner;
       permissionRoles: PermissionRoles;
+      fdwPassword: string;
       logger: Logger;
     },
   ) {
@@ -362,6 +392,16 @@ class TenantryInstance implements Tenantry {
     this.sequences = new SequenceRegistry(admin, parts.databases, roles.owner);
     this.groups = new GroupRegistry(admin, catalog, roles);
     this.segments = new Segments(admin, roles);
+    this.migrations = new FleetMigrations({
+      admin,
+      url: config.databaseUrl,
+      roles,
+      serverUrl: (server) => parts.servers.url(server),
+      templates: parts.databases.templates,
+      fdw: { url: config.databaseUrl, user: roles.fdw, password: parts.fdwPassword },
+      resolveTenant: (ref) => this.resolveTenant(ref),
+      reload: () => catalog.reload(),
+    });
     this.tenants = new TenantStore({
       pool: admin,
       cache: catalog,
@@ -375,6 +415,7 @@ class TenantryInstance implements Tenantry {
         }
         parts.permissionRoles.forget(tenant.id);
         if (tenant.databaseName) pools.closeIdentity(tenant.server, `app:${tenant.databaseName}`);
+        this.#runtime.forget(tenant);
       },
     });
     this.#loginReady = new LoginReadiness(this.tenants, (sql, values) => admin.query(sql, values));
@@ -411,6 +452,34 @@ class TenantryInstance implements Tenantry {
       query: <R extends pg.QueryResultRow>(text: string, values?: readonly unknown[]) =>
         admin.query<R>(text, values === undefined ? undefined : [...values]),
     };
+    this.#runtime = new Runtime({
+      databaseUrl: config.databaseUrl,
+      roles,
+      catalog,
+      logger: parts.logger,
+      admin,
+      serverUrl: (server) => parts.servers.url(server),
+      resolveTenant: (ref) => this.resolveTenant(ref),
+      withTenant: (tenant, fn) => this.withTenant(tenant, fn),
+      bookkeeping: (tenant) => this.#dbFor(tenant, () => undefined, 'app'),
+      currentDb: () => this.db(),
+    });
+  }
+
+  cache<V extends NonNullable<unknown>>(name: string, options: CacheOptions): TenantCache<V> {
+    return this.#runtime.cache<V>(name, options);
+  }
+
+  get jobs(): JobQueue {
+    return this.#runtime.jobs;
+  }
+
+  get events(): EventLog {
+    return this.#runtime.events;
+  }
+
+  get ids(): IdGenerators {
+    return this.#runtime.ids;
   }
 
   async resolveTenant(ref: TenantRef | Tenant): Promise<Tenant> {
@@ -606,6 +675,8 @@ class TenantryInstance implements Tenantry {
 
   async close(): Promise<void> {
     if (this.#closed) return;
+    // Workers first: their running jobs still reach their tenants until they finish or time out.
+    await this.#runtime.close();
     this.#closed = true;
     await this.catalog.close();
     await Promise.all([this.#pools.close(), this.#admin.end()]);

@@ -54,12 +54,12 @@ describe('nothing a tenant leaves on a connection reaches the next tenant', () =
   it('search_path is reset (the next tenant sees its own tenant-facing path)', async () => {
     const row = await afterDirty('SET search_path = pg_catalog', "current_setting('search_path')");
     const lowes = await single.resolveTenant('Lowes');
-    expect(row.probe).toBe(`tenantry_f_${lowes.uuid.replace(/-/g, '')}, tenantry_v`);
+    expect(row.probe).toBe(`tenantry_f_${lowes.uuid.replace(/-/g, '')}, tenantry_v, pg_temp`);
     const session = await single.withTenant('HomeDepot', async (db) => {
       await db.query('SET search_path = pg_catalog');
       return (await db.query<{ p: string }>("SELECT current_setting('search_path') AS p")).rows[0]!.p;
     });
-    expect(session).toMatch(/^tenantry_f_[0-9a-f]{32}, tenantry_v$/);
+    expect(session).toMatch(/^tenantry_f_[0-9a-f]{32}, tenantry_v, pg_temp$/);
   });
 
   it('temporary tables are dropped', async () => {

@@ -102,6 +102,16 @@ describe('per-tenant extra columns and indexes (Phoenix)', () => {
     expect(plan).toMatch(/Index.*tenantry_ix_/);
   });
 
+  it('a schema tenant created later copies none of the other tenants’ indexes (they name tenant ids)', async () => {
+    // (after HomeDepot's index of the test above)
+    const later = await tenantry.tenants.create({ name: 'Initech', isolation: 'schema' });
+    const { rows } = await tenantry.operator.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM pg_indexes WHERE schemaname = $1 AND indexname LIKE 'tenantry\\_ix\\_%'`,
+      [later.schemaName],
+    );
+    expect(rows[0]?.n).toBe(0);
+  });
+
   it('bad input and non-tenant sessions get clear errors', async () => {
     const type = await tenantry
       .withTenant('HomeDepot', (db) =>

@@ -53,7 +53,11 @@ export function tenantFaceSchema(uuid: string): string {
   return `tenantry_f_${uuid.replace(/-/g, '').toLowerCase()}`;
 }
 
-/** The search_path of a tenant session: its face schema, then the tenant-facing views. */
+/**
+ * The search_path of a tenant session: its face schema, then the tenant-facing views, then
+ * `pg_temp` — last, so a temporary table can never shadow a tenant-facing view (by default
+ * PostgreSQL searches pg_temp first).
+ */
 export function tenantSearchPath(uuid: string): string {
-  return `${tenantFaceSchema(uuid)}, tenantry_v`;
+  return `${tenantFaceSchema(uuid)}, tenantry_v, pg_temp`;
 }

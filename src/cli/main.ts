@@ -1,13 +1,16 @@
 import { Command, CommanderError } from 'commander';
 import { createRequire } from 'node:module';
 import { isTenantryError } from '../errors.js';
+import { auditCommand } from './commands/audit.js';
 import { domainCommand } from './commands/domain.js';
 import { groupCommand } from './commands/group.js';
 import { rotateKeyCommand } from './commands/key.js';
+import { migrateCommand } from './commands/migrate.js';
 import { migrateDefaultCommand } from './commands/migrate-default.js';
 import { scanCommand } from './commands/scan.js';
 import { tokenCommand } from './commands/token.js';
 import { principalCommand } from './commands/principal.js';
+import { jobsCommand } from './commands/jobs.js';
 import { sequenceCommand } from './commands/sequence.js';
 import { serveCommand } from './commands/serve.js';
 import { serverCommand } from './commands/server.js';
@@ -50,12 +53,15 @@ function build(): Command {
     serverCommand,
     groupCommand,
     sequenceCommand,
+    jobsCommand,
     migrateDefaultCommand,
+    migrateCommand,
     scanCommand,
     tokenCommand,
     domainCommand,
     userCommand,
     principalCommand,
+    auditCommand,
   ])
     program.addCommand(command(globals));
   const exitOverride = (command: Command) => {

@@ -211,6 +211,7 @@ export class TransactionRelay {
     this.#held = [];
     for (const frame of held) if (!this.#gone) this.#onClientFrame(frame);
     this.#flush();
+    if (this.#releasable()) this.#detach(); // nothing owed (only refused statements): give it back
   }
 
   #attach(lease: Lease): void {

@@ -3,7 +3,7 @@ import type { BackendLink } from './backend-link.js';
 import type { ConnectionSettings } from './client-connection.js';
 import { CLOSE_COMPLETE, PARSE_COMPLETE, closeStatement, parse } from './protocol.js';
 import type { Entry, ResponseQueue } from './response-queue.js';
-import { refusedStatement } from './sql-guard.js';
+import { refusedStatement } from '../session/sql-guard.js';
 import {
   bindStatement,
   describeTarget,

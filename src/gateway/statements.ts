@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { SESSION_STATE } from '../pool/index.js';
 
 /**
  * Prepared statements in transaction pooling (as PgBouncer 1.21+ does): a client's named
@@ -48,21 +49,22 @@ export interface BackendSession {
   readonly applied: Map<string, string>;
 }
 
-const sessions = new WeakMap<pg.Client, BackendSession>();
+type WithSession = pg.Client & { [SESSION_STATE]?: BackendSession };
 
-/** The session state of a pooled backend (created empty on first use). */
+/** The session state of a pooled backend (created empty on first use; the pool's reset clears it). */
 export function backendSession(client: pg.Client): BackendSession {
-  let session = sessions.get(client);
+  const holder = client as WithSession;
+  let session = holder[SESSION_STATE];
   if (!session) {
     session = { prepared: new Map(), applied: new Map() };
-    sessions.set(client, session);
+    holder[SESSION_STATE] = session;
   }
   return session;
 }
 
 /** Forgets a backend's session state (it is being reset with DISCARD ALL, or closed). */
 export function forgetBackendSession(client: pg.Client): void {
-  sessions.delete(client);
+  delete (client as WithSession)[SESSION_STATE];
 }
 
 /** Reads a Parse message: statement name, query text and the raw parameter-type section. */

@@ -3,16 +3,18 @@ import type { CatalogRoles } from '../catalog/index.js';
 import type { ServerRegistry } from '../servers/index.js';
 import { withDatabase } from '../connection-url.js';
 import { TenantryError } from '../errors.js';
+import { DatabaseTemplates } from '../fleet/database-template.js';
 import {
   copyTable,
-  createTenantDatabase,
   dropTenantDatabase,
   importShared,
   syncSequences,
   withClient,
+  type DatabasePlan,
   type SequenceDef,
   type TableCopy,
 } from './database.js';
+import { DATA_PLANE_VERSION, dataPlaneVersion, installTenantObjects } from './database-objects.js';
 import { installDatabaseRights } from './database-rights.js';
 
 /** Creates and drops database tenants' databases on their servers. */
@@ -32,13 +34,23 @@ export class DatabaseProvisioner {
     this.#servers = servers;
     this.#roles = roles;
     this.#fdw = fdw;
+    this.templates = new DatabaseTemplates({
+      admin,
+      roles,
+      serverUrl: (server) => servers.url(server),
+      plan: (serverUrl, tenant, names) => this.#plan(serverUrl, tenant, names),
+    });
   }
+
+  /** The template databases new database tenants are cloned from (src/fleet, docs/fleet.md). */
+  readonly templates: DatabaseTemplates;
 
   /** The definitions of every registered multi-tenant table, and the global tables' names. */
   async #schema(): Promise<{
     tables: TableCopy[];
     shared: { schema: string; table: string }[];
     sequences: SequenceDef[];
+    settings: { name: string; value: string }[];
   }> {
     const { rows } = await this.#admin.query<{
       schema_name: string;
@@ -55,6 +67,8 @@ export class DatabaseProvisioner {
     const tables: TableCopy[] = [];
     const shared: { schema: string; table: string }[] = [];
     const isForeignKey = (statement: string) => /^ALTER TABLE .* FOREIGN KEY/.test(statement);
+    // Tenant indexes (tenantry.create_tenant_index) serve the catalog's tenants, whose ids they name.
+    const isTenantIndex = (statement: string) => /^CREATE (UNIQUE )?INDEX tenantry_ix_/.test(statement);
     for (const row of rows) {
       if (row.kind === 'shared') {
         shared.push({ schema: row.schema_name, table: row.table_name });
@@ -65,26 +79,42 @@ export class DatabaseProvisioner {
         schema: row.schema_name,
         table: row.table_name,
         tenantColumn: row.tenant_column ?? 'tenant_id',
-        create: ddl.filter((s) => !isForeignKey(s)),
+        create: ddl.filter((s) => !isForeignKey(s) && !isTenantIndex(s)),
         foreignKeys: ddl.filter(isForeignKey),
       });
     }
     const { rows: sequences } = await this.#admin.query<SequenceDef>(
       'SELECT name, kind, start::text AS start, increment::text AS increment FROM tenantry.sequence ORDER BY name',
     );
-    return { tables, shared, sequences };
+    const { rows: settings } = await this.#admin.query<{ name: string; value: string }>(
+      'SELECT name, value FROM tenantry.setting ORDER BY name',
+    );
+    return { tables, shared, sequences, settings };
   }
 
-  /** Creates the tenant's role and database on `server`. */
+  /**
+   * Creates the tenant's role and database on `server`: a clone of the server's template
+   * database (built from the registry on first use), at the template's migration version.
+   */
   async create(
     tenant: { id: number; uuid: string; name: string },
     server: string,
     names: { database: string; role: string; password: string },
   ): Promise<void> {
-    const { tables, shared, sequences } = await this.#schema();
-    await createTenantDatabase({
+    await this.templates.provision(server, tenant, names);
+  }
+
+  /** What createTenantDatabase needs to build `tenant`'s database from the registry. */
+  async #plan(
+    serverUrl: string,
+    tenant: { id: number; uuid: string; name: string },
+    names: { database: string; role: string; password: string },
+  ): Promise<DatabasePlan> {
+    const { tables, shared, sequences, settings } = await this.#schema();
+    return {
       sequences,
-      serverUrl: await this.#servers.url(server),
+      settings,
+      serverUrl,
       database: names.database,
       role: names.role,
       rolePassword: names.password,
@@ -93,16 +123,18 @@ export class DatabaseProvisioner {
       tables,
       shared,
       fdw: { url: this.#fdw.url, user: this.#roles.fdw, password: this.#fdw.password },
-    });
+    };
   }
 
   /**
    * Brings every database tenant up to the registry after a table was declared: copies of
-   * multi-tenant tables, foreign tables for global ones. Each database is done in its own
-   * transaction; failures are collected and reported together (`TENANTRY_ERR_PROVISION_FAILED`)
-   * after every database was tried, and a rerun completes them.
+   * multi-tenant tables, foreign tables for global ones, and the data plane (rights, the tenant's
+   * own objects, settings). Each database is done in its own transaction; failures are collected
+   * and reported together (`TENANTRY_ERR_PROVISION_FAILED`) after every database was tried, and a
+   * rerun completes them. `staleOnly` (e.g. after upgrading tenantry) skips the databases whose
+   * data plane is already at {@link DATA_PLANE_VERSION}.
    */
-  async syncAll(): Promise<void> {
+  async syncAll(options: { staleOnly?: boolean } = {}): Promise<void> {
     const { rows } = await this.#admin.query<{
       name: string;
       server: string;
@@ -114,12 +146,13 @@ export class DatabaseProvisioner {
        WHERE t.isolation = 'database' AND t.database_name IS NOT NULL ORDER BY t.id`,
     );
     if (rows.length === 0) return;
-    const { tables, shared, sequences } = await this.#schema();
+    const { tables, shared, sequences, settings } = await this.#schema();
     const failed: string[] = [];
     for (const tenant of rows) {
       try {
         const url = withDatabase(await this.#servers.url(tenant.server), tenant.database_name);
         await withClient(url, async (client) => {
+          if (options.staleOnly && (await dataPlaneVersion(client)) === DATA_PLANE_VERSION) return;
           await client.query('BEGIN');
           const grantees = { appRole: this.#roles.app, role: tenant.role };
           await installDatabaseRights(client, grantees);
@@ -140,6 +173,7 @@ export class DatabaseProvisioner {
             fdw: { url: this.#fdw.url, user: this.#roles.fdw, password: this.#fdw.password },
           });
           await syncSequences(client, sequences);
+          await installTenantObjects(client, { ...grantees, tables, shared, settings });
           await client.query('COMMIT');
         });
       } catch (error) {

@@ -4,6 +4,7 @@ import pg from 'pg';
 import { expandIncludes, tenantFaceSchema } from '../catalog/index.js';
 import { urlParts, withDatabase } from '../connection-url.js';
 import { TenantryError } from '../errors.js';
+import { installTenantObjects } from './database-objects.js';
 import { hasRightsWall, installDatabaseRights, registerDatabaseRole } from './database-rights.js';
 import { createMemberRole, type MemberRoleSpec } from './provision.js';
 
@@ -62,6 +63,8 @@ export interface DatabasePlan {
   readonly sequences: readonly SequenceDef[];
   /** Where and as whom postgres_fdw reaches the global tables. */
   readonly fdw: { readonly url: string; readonly user: string; readonly password: string };
+  /** The catalog's settings the tenant's own objects obey (max_tenant_indexes_per_table). */
+  readonly settings?: readonly { readonly name: string; readonly value: string }[];
 }
 
 const dataPlane = expandIncludes(
@@ -81,9 +84,10 @@ export async function withClient<T>(url: string, fn: (client: pg.Client) => Prom
 
 /**
  * Creates a database tenant's role and database on its server: the data plane (tenant,
- * current_tenant()), a copy of every multi-tenant table with forced row-level security, and
- * the global tables as postgres_fdw foreign tables. Not transactional (CREATE DATABASE cannot
- * be): on failure everything created is removed again before the error is rethrown.
+ * current_tenant()), a copy of every multi-tenant table with forced row-level security, the
+ * global tables as postgres_fdw foreign tables, and what the tenant's own views, columns and
+ * indexes need (database-objects.ts). Not transactional (CREATE DATABASE cannot be): on failure
+ * everything created is removed again before the error is rethrown.
  */
 export async function createTenantDatabase(plan: DatabasePlan): Promise<void> {
   const role = pg.escapeIdentifier(plan.role);
@@ -104,6 +108,7 @@ export async function createTenantDatabase(plan: DatabasePlan): Promise<void> {
         for (const statement of table.foreignKeys) await client.query(statement);
       await importShared(client, plan);
       await syncSequences(client, plan.sequences);
+      await installTenantObjects(client, plan);
       await client.query('COMMIT');
     });
   } catch (error) {

@@ -63,7 +63,9 @@ export async function createTenantRole(
 
 /**
  * Creates a schema tenant's data schema (a copy of every registered multi-tenant table) and
- * face schema (their tenant-facing views, then the tenant's own objects).
+ * face schema (their tenant-facing views, then the tenant's own objects): cloned from the
+ * template schema kept at the current migration version (`tenantry.clone_schema`, migration 19,
+ * docs/fleet.md), which also records the tenant's migration version.
  */
 export async function provisionSchema(
   client: pg.ClientBase,
@@ -71,7 +73,7 @@ export async function provisionSchema(
   faceSchema: string,
   roleName: string,
 ): Promise<void> {
-  await client.query('SELECT tenantry.provision_schema($1, $2, $3)', [schema, faceSchema, roleName]);
+  await client.query('SELECT tenantry.clone_schema($1, $2, $3)', [schema, faceSchema, roleName]);
 }
 
 /**

@@ -1,6 +1,6 @@
 export { PoolManager } from './pool-manager.js';
 export { isConnectionError, isRetryableRead } from './connection-errors.js';
-export { mayLeaveState } from './pooled-connection.js';
+export { SESSION_STATE, mayLeaveState } from './pooled-connection.js';
 export type {
   Lease,
   PoolManagerOptions,

@@ -26,10 +26,16 @@ export class PooledConnection {
   }
 }
 
+/**
+ * Where faces that drive a backend themselves (the gateway) keep what they know of its session
+ * (prepared statements, settings): cleared whenever the pool resets the connection.
+ */
+export const SESSION_STATE: unique symbol = Symbol('tenantry.sessionState');
+
 /** SQL that may leave session state on a connection: a reset is due before another identity uses it. */
 const STATEFUL_STATEMENT = /(?:^|;)\s*(?:set|reset|listen|prepare|declare|discard|load)\b/i;
 const STATEFUL_ANYWHERE =
-  /\b(?:temp|temporary|set_config|pg_(?:try_)?advisory_lock(?:_shared)?|with\s+hold)\b/i;
+  /\b(?:temp|temporary|pg_temp\w*|set_config|pg_(?:try_)?advisory_lock(?:_shared)?|with\s+hold)\b/i;
 
 /** Whether running `sql` may leave session state behind (conservative: false positives only cost a reset). */
 export function mayLeaveState(sql: string): boolean {
@@ -54,6 +60,7 @@ export async function resetConnection(connection: PooledConnection): Promise<boo
     }
     if (connection.dirty) {
       await client.query('DISCARD ALL');
+      delete (client as pg.Client & { [SESSION_STATE]?: unknown })[SESSION_STATE];
       // node-postgres remembers which named statements it prepared; DISCARD ALL dropped them.
       const wire = (client as unknown as { connection?: { parsedStatements?: Record<string, unknown> } })
         .connection;

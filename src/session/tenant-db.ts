@@ -8,7 +8,7 @@ import {
   type Lease,
   type PoolTarget,
 } from '../pool/index.js';
-import { fromDatabaseError } from '../errors.js';
+import { TenantryError, fromDatabaseError } from '../errors.js';
 import { runWithPrelude, type PreludeStatement } from './tenant-query.js';
 
 /** Query input accepted by {@link TenantDb.query}: SQL text or a node-postgres query config. */
@@ -78,6 +78,8 @@ class Transaction implements TenantDb {
   readonly #route: TenantRoute;
   #begun = false;
   #savepoints = 0;
+  /** Set once the transaction ended: a handle kept past it must not reach the connection again. */
+  #done = false;
 
   constructor(tenant: Tenant, lease: Lease, route: TenantRoute) {
     this.tenant = tenant;
@@ -93,6 +95,7 @@ class Transaction implements TenantDb {
     input: QueryInput,
     values?: readonly unknown[],
   ): Promise<pg.QueryResult<R>> {
+    this.#checkOpen();
     const config = toConfig(input, values);
     if (this.#route.untrusted || mayLeaveState(sqlOf(config))) this.#lease.markDirty();
     try {
@@ -106,6 +109,7 @@ class Transaction implements TenantDb {
   }
 
   async transaction<T>(fn: (tx: TenantDb) => Promise<T>): Promise<T> {
+    this.#checkOpen();
     const name = `tenantry_sp_${++this.#savepoints}`;
     await this.query(`SAVEPOINT ${name}`);
     try {
@@ -122,7 +126,20 @@ class Transaction implements TenantDb {
     }
   }
 
+  /** Throws `TENANTRY_ERR_CLOSED` once the transaction has ended (its connection serves others). */
+  #checkOpen(): void {
+    if (this.#done) {
+      throw new TenantryError(
+        'CLOSED',
+        {},
+        { cause: new Error('this transaction handle was used after its transaction ended') },
+      );
+    }
+  }
+
   async finish(commit: boolean): Promise<void> {
+    if (this.#done) return;
+    this.#done = true;
     if (!this.#begun) return;
     await this.#lease.client.query(commit ? 'COMMIT' : 'ROLLBACK');
   }

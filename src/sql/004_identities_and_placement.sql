@@ -51,11 +51,18 @@ DECLARE
   copy     text;
   pol_expr text;
   grantees name[] := ARRAY['{{app_name}}']::name[];
+  ix       record;
 BEGIN
   SELECT c.relname, pg_get_userbyid(c.relowner) INTO relname, owner FROM pg_class c WHERE c.oid = base;
   copy := format('%I.%I', target_schema, relname);
   IF to_regclass(copy) IS NULL THEN
     EXECUTE format('CREATE TABLE %s (LIKE %s INCLUDING ALL)', copy, base);
+    -- Other tenants' own indexes on the base table (tenantry_ix_…) name their tenant ids and
+    -- columns in their predicates: they are not copied.
+    FOR ix IN SELECT i.indexrelid::regclass AS name FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+              WHERE i.indrelid = copy::regclass AND c.relname LIKE 'tenantry\_ix\_%' LOOP
+      EXECUTE format('DROP INDEX %s', ix.name);
+    END LOOP;
     EXECUTE format('ALTER TABLE %s OWNER TO %I', copy, owner);
   END IF;
   IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = copy::regclass AND conname = 'tenantry_tenant_fk') THEN

@@ -122,6 +122,9 @@ export class TenantStore {
     const objectName = tenantObjectName(uuid);
     try {
       const id = await this.#transaction(async (client) => {
+        // Schema tenants one at a time: two interleaved creations (role membership grants, then
+        // the template clone's grants) deadlock in PostgreSQL.
+        if (isolation === 'schema') await client.query('SELECT pg_advisory_xact_lock(7303446192)');
         const { rows } = await client.query<{ id: number }>(
           `INSERT INTO tenantry.tenant (id, uuid, name, kind, isolation) VALUES (${idExpr}, $1, $2, $3, $4) RETURNING id`,
           [uuid, input.name, kind, isolation],

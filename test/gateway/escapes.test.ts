@@ -43,6 +43,8 @@ const ESCAPES: readonly (readonly [string, string])[] = [
   ['try advisory lock', 'select pg_try_advisory_xact_lock(42)'],
   ['ALTER SYSTEM', "alter system set work_mem = '1GB'"],
   ['LOAD', "load 'auto_explain'"],
+  ['EXPLAIN (estimates come from every tenant’s rows)', 'explain select * from customer'],
+  ['LOCK TABLE (locks every tenant’s rows)', 'lock table customer in access exclusive mode'],
   ['hidden in a comment-free multi-statement', 'select 1; /* x */ SET  ROLE postgres'],
   ['ALTER a shared table', 'alter table state add column x int'],
   ['DROP a shared table', 'drop view state'],
@@ -128,31 +130,82 @@ describe('no escape through the gateway (SQLSTATE 42501)', () => {
 });
 
 describe('code a tenant writes cannot switch trusted sessions to another tenant', () => {
-  it('tenants create no routines, and no view, default or rule of theirs may call set_config', async () => {
+  // The library path (identity 'tenant') sends the SQL straight to PostgreSQL: no gateway check,
+  // so these prove the first wall.
+  const asAdmin = (sql: string) =>
+    fx.tenantry.withTenant('HomeDepot', (db) => db.query(sql), { identity: 'tenant', permission: 'admin' });
+
+  it('tenants create no routines, and no view, default, check or index of theirs may call set_config', async () => {
+    await expect(
+      asAdmin('create function plain() returns int language sql as $$ select 1 $$'),
+    ).rejects.toMatchObject({
+      sqlstate: '42501',
+    });
+    for (const sql of [
+      "create view sneaky_view as select set_config('tenantry.tenant', '2', true) as x",
+      "create view sneaky_view2 as select pg_catalog.set_config(format('%s.tenant', 'tenantry'), '2', true) as x",
+      "create table sneaky_table (x text default set_config('tenantry.tenant', '2', true))",
+      "create table sneaky_check (x text check (set_config('tenantry.tenant', x, true) is not null))",
+    ]) {
+      await expect(asAdmin(sql), sql).rejects.toMatchObject({ sqlstate: '42501' });
+    }
+    await asAdmin('create table harmless (x text)');
+    await expect(
+      asAdmin("alter table harmless alter column x set default set_config('tenantry.tenant', '2', true)"),
+    ).rejects.toMatchObject({ sqlstate: '42501' });
+    // Ordinary tenant views still work, for the tenant and for trusted code acting for it.
     const admin = await fx.connect('admin@HomeDepot');
-    await expect(
-      admin.query(
-        "create function sneaky() returns text language sql as $$ select set_config('tenantry.tenant', '2', true) $$",
-      ),
-    ).rejects.toMatchObject({ code: '42501' });
-    await expect(
-      admin.query("create view sneaky_view as select set_config('tenantry.tenant', '2', true) as x"),
-    ).rejects.toMatchObject({ code: '42501' });
-    await expect(
-      admin.query("create table sneaky_table (x text default set_config('tenantry.tenant', '2', true))"),
-    ).rejects.toMatchObject({ code: '42501' });
-    await admin.query('create table harmless (x text)');
-    await expect(
-      admin.query("alter table harmless alter column x set default set_config('tenantry.tenant', '2', true)"),
-    ).rejects.toMatchObject({ code: '42501' });
-    // Ordinary tenant views still work.
     await admin.query("create view ga_customers as select * from customer where state = 'GA'");
     expect((await admin.query('select count(*)::int as n from ga_customers')).rows).toEqual([{ n: 2 }]);
-    // Trusted code reading the tenant's objects stays in its tenant.
     await fx.tenantry.withTenant('HomeDepot', async (db) => {
       await db.query('select * from ga_customers');
       const { rows } = await db.query<{ t: string }>('select tenantry.tenant_name() as t');
       expect(rows[0]?.t).toBe('HomeDepot');
+    });
+  });
+
+  it('a tenant session cannot fake tenantry provisioning to skip the tenant-view rules', async () => {
+    await expect(
+      fx.tenantry.withTenant(
+        'HomeDepot',
+        (db) =>
+          db.transaction(async (tx) => {
+            await tx.query("select set_config('tenantry.provisioning', 'on', true)");
+            await tx.query('create view all_states as select * from tenantry_v.state');
+          }),
+        { identity: 'tenant', permission: 'admin' },
+      ),
+    ).rejects.toMatchObject({ code: 'TENANTRY_ERR_TENANT_VIEW' });
+  });
+});
+
+describe('tenant objects cannot smuggle SQL text or privileged functions into trusted sessions', () => {
+  const asAdmin = (sql: string) =>
+    fx.tenantry.withTenant('HomeDepot', (db) => db.query(sql), { identity: 'tenant', permission: 'admin' });
+
+  it('refuses query_to_xml and friends, tenantry.scan_tenants and domain checks that call them', async () => {
+    for (const sql of [
+      "create table q1 (id int, x text default (query_to_xml('select 1', false, false, ''))::text)",
+      "create view q2 as select * from ts_stat('select 1')",
+      'create view q3 as select * from tenantry.scan_tenants(array[1], array[$$tenantry_v$$], array[false], $$select 1$$, false, $$x$$) as t(a int)',
+      "create domain q4 as text check (set_config('tenantry.tenant', value, true) is not null)",
+    ]) {
+      await expect(asAdmin(sql), sql).rejects.toMatchObject({
+        sqlstate: expect.stringMatching(/^(42501|42883|42P13)$/) as unknown,
+      });
+    }
+  });
+
+  it('a stale transaction handle cannot run after its transaction', async () => {
+    let stale: { query(sql: string): Promise<unknown> } | undefined;
+    await fx.tenantry.withTenant('Lowes', (db) =>
+      db.transaction(async (tx) => {
+        stale = tx;
+        await tx.query('select 1');
+      }),
+    );
+    await expect(stale?.query('select name from customer')).rejects.toMatchObject({
+      code: 'TENANTRY_ERR_CLOSED',
     });
   });
 });

@@ -185,6 +185,18 @@ describe('POST /v1/sql and GET /v1/tables/:name', () => {
     expect(twoStatements.status).toBe(400);
   });
 
+  it('refuses what the gateway refuses (second wall): NOTIFY, SET ROLE, EXPLAIN, LOCK', async () => {
+    for (const sql of [
+      "notify tenantry_catalog, 'x'",
+      'set role none',
+      'explain select * from customer',
+      'lock table customer',
+    ]) {
+      const refused = await call('POST', '/v1/sql', as(alice, 'HomeDepot'), { sql });
+      expect(refused, sql).toMatchObject({ status: 403, body: { code: 'TENANTRY_ERR_FORBIDDEN' } });
+    }
+  });
+
   it('a read-only user cannot write', async () => {
     const nina = await fx.tenantry.login('nina@LowesNY', 'demo');
     const write = await call('POST', '/v1/sql', as(nina, 'LowesNY'), {

@@ -15,6 +15,7 @@ import type { GlobalFlags } from '../connect.js';
 import { resolveMasterKey } from '../master-key.js';
 import { out } from '../output.js';
 import { removeRuntimeInfo, writeRuntimeInfo } from '../runtime-file.js';
+import { startServeWorkers } from './jobs.js';
 
 interface ServeFlags {
   demo?: boolean;
@@ -28,6 +29,8 @@ interface ServeFlags {
   httpPort?: string;
   httpHost: string;
   http: boolean;
+  workers?: string;
+  jobsModule?: string;
 }
 
 /** Starts the HTTP API on the asked port; on the default port, falls back to a free one when taken. */
@@ -119,6 +122,8 @@ export function serveCommand(globals: () => GlobalFlags): Command {
     .option('--http-port <port>', 'port of the HTTP API and console (default 8080)')
     .option('--http-host <host>', 'address the HTTP API listens on', '127.0.0.1')
     .option('--no-http', 'do not start the HTTP API')
+    .option('--workers <n>', 'run job workers here, N jobs at a time (handlers from --jobs-module)')
+    .option('--jobs-module <file>', 'ES module whose default export (tenantry) => … defines job handlers')
     .action(async (flags: ServeFlags) => {
       const settings = resolveCliSettings(globals());
       const logger = createLogger(settings.logLevel ?? 'info');
@@ -172,6 +177,9 @@ export function serveCommand(globals: () => GlobalFlags): Command {
               `admin token (shown once; stored hashed — set TENANTRY_ADMIN_TOKEN to choose your own): ${http.generatedAdminToken}`,
             );
           }
+        }
+        if (flags.workers !== undefined || flags.jobsModule !== undefined) {
+          out(await startServeWorkers(tenantry, flags.workers ?? '4', flags.jobsModule));
         }
         out(`tenantry ready: ${where}. Try: npx tenantry sql --tenant HomeDepot "select name from customer"`);
         out('Press Ctrl-C to stop.');

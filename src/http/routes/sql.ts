@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import pg from 'pg';
 import { TenantryError } from '../../errors.js';
-import { normalizeSql } from '../../gateway/sql-guard.js';
+import { normalizeSql, refusedStatement } from '../../session/sql-guard.js';
 import { asTenant, type HttpContext } from '../context.js';
 import { errorSchema } from '../errors.js';
 import { tableRoute } from './tables.js';
@@ -73,6 +73,11 @@ export function sqlRoutes(app: FastifyInstance, ctx: HttpContext): void {
     (request) => {
       const { sql, params = [] } = request.body as SqlBody;
       const limit = ctx.limits.rowLimit;
+      // The gateway's second wall, here too (PostgreSQL's privileges are the first).
+      const refused = refusedStatement(sql);
+      if (refused !== undefined) {
+        throw new TenantryError('FORBIDDEN', { problem: `${refused} is not allowed for tenant SQL.` });
+      }
       return asTenant(ctx, request, 'tenant', async (db) => {
         if (CURSOR_SAFE.test(normalizeSql(sql)) && !sql.includes(';')) {
           await db.query({

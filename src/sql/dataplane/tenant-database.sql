@@ -40,3 +40,7 @@ ALTER ROLE {{role}} IN DATABASE {{database}} SET search_path = {{face}}, tenantr
 
 -- @include sequences.sql
 GRANT EXECUTE ON FUNCTION tenantry.next(text) TO {{app}}, {{role}};
+
+-- Runtime services (src/runtime): jobs, events, id counters in this database.
+-- @include runtime-tables.sql
+-- @include runtime-dataplane.sql

@@ -6,7 +6,7 @@
  */
 
 /** Cheap pre-check: SQL without any of these words needs no closer look (most statements). */
-const SUSPECT = /set|reset|discard|listen|notify|load|copy|advisory|alter|deallocate|prepare/i;
+const SUSPECT = /set|reset|discard|listen|notify|load|copy|advisory|alter|deallocate|prepare|explain|lock/i;
 
 /** Statements refused at the start of a statement, with what to call them in the error. */
 const STATEMENTS: readonly (readonly [RegExp, string])[] = [
@@ -21,6 +21,10 @@ const STATEMENTS: readonly (readonly [RegExp, string])[] = [
   [/^alter\s+system\b/, 'ALTER SYSTEM'],
   [/^deallocate\b/, 'DEALLOCATE (prepared statements are managed by the gateway)'],
   [/^copy\b[\s\S]*\bprogram\b/, 'COPY … PROGRAM'],
+  // The planner's statistics cover every tenant's rows: estimates would reveal their values.
+  [/^explain\b/, 'EXPLAIN (its estimates come from statistics over every tenant’s rows)'],
+  // A lock on a tenant-facing view locks the base table for every tenant.
+  [/^lock\b/, 'LOCK TABLE (it would lock the table for every tenant)'],
 ];
 
 /** Calls refused anywhere in a statement. */

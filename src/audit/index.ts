@@ -1,0 +1,2 @@
+export { audit, formatReport, hasHighFindings } from './audit.js';
+export type { AuditReport, Finding, Severity } from './types.js';
