@@ -263,36 +263,32 @@ describe('gateway fuzz findings', () => {
 });
 
 /**
- * Known bug (reported, not fixed here): after an extended-protocol error the backend skips every
- * message up to the next Sync, but the relay releases it as soon as its response queue is empty
- * (relay.ts #releasable/clientGone ignore ResponseQueue.skipping and an unsynced batch), so the
- * next client of the tenant gets a backend that ignores its query (hang) or answers only its Sync
- * (an empty result). Run with GATEWAY_KNOWN_BUGS=1 until it is fixed, then drop the condition.
+ * After an extended-protocol error the backend skips every message up to the next Sync, and a
+ * batch without a Sync leaves it mid-transaction: the relay hands such a backend to nobody (it
+ * discards it when the client leaves), or the next client would get a backend that ignores its
+ * query or answers only its Sync.
  */
-describe('gateway extended-protocol desync (known bug)', () => {
-  it.skipIf(!process.env.GATEWAY_KNOWN_BUGS)(
-    'a backend left skipping until Sync goes to no other client',
-    async () => {
-      const bad = await fx.connect(ALICE.user);
-      const stream = (bad as unknown as { connection: { stream: net.Socket } }).connection.stream;
-      // Parse of bad SQL, then a Flush: the backend answers the error and skips everything until Sync.
-      stream.write(
-        Buffer.concat([
-          typed(0x50, Buffer.concat([cstr(''), cstr('selec nonsense'), Buffer.from([0, 0])])),
-          typed(0x48, Buffer.alloc(0)),
-        ]),
-      );
-      await sleep(300);
-      stream.destroy();
-      await sleep(100);
-      const other = await fx.connect(ALICE.user);
-      const result = await Promise.race([
-        other
-          .query<{ name: string }>('select name from customer order by name')
-          .then((r) => r.rows.map((x) => x.name)),
-        sleep(3000).then(() => 'timeout'),
-      ]);
-      expect(result).toEqual(HOMEDEPOT);
-    },
-  );
+describe('gateway extended-protocol desync', () => {
+  it('a backend left skipping until Sync goes to no other client', async () => {
+    const bad = await fx.connect(ALICE.user);
+    const stream = (bad as unknown as { connection: { stream: net.Socket } }).connection.stream;
+    // Parse of bad SQL, then a Flush: the backend answers the error and skips everything until Sync.
+    stream.write(
+      Buffer.concat([
+        typed(0x50, Buffer.concat([cstr(''), cstr('selec nonsense'), Buffer.from([0, 0])])),
+        typed(0x48, Buffer.alloc(0)),
+      ]),
+    );
+    await sleep(300);
+    stream.destroy();
+    await sleep(100);
+    const other = await fx.connect(ALICE.user);
+    const result = await Promise.race([
+      other
+        .query<{ name: string }>('select name from customer order by name')
+        .then((r) => r.rows.map((x) => x.name)),
+      sleep(3000).then(() => 'timeout'),
+    ]);
+    expect(result).toEqual(HOMEDEPOT);
+  });
 });

@@ -53,6 +53,7 @@ function loginState(error: TenantryError): string {
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
 const MAX_STARTUP_PACKET = 10_000;
+const LOGIN_TIMEOUT_MS = 15_000;
 
 /**
  * One client of the gateway: startup (SSLRequest, StartupMessage, CancelRequest), then
@@ -78,6 +79,7 @@ export class ClientConnection {
   #waiting: ((body: Buffer) => void) | undefined;
   #relay: TransactionRelay | undefined;
   #secure = false;
+  readonly #loginTimer: NodeJS.Timeout;
 
   constructor(socket: net.Socket, host: GatewayHost, settings: ConnectionSettings, hooks: ConnectionHooks) {
     this.#raw = socket;
@@ -88,6 +90,11 @@ export class ClientConnection {
     this.#framer = new Framer(settings.maxMessageBytes);
     socket.setNoDelay(true);
     this.#listen(socket);
+    // A client that does not finish logging in is not kept (as PgBouncer's client_login_timeout).
+    this.#loginTimer = setTimeout(() => {
+      if (this.#phase !== 'ready') this.fatal('08P01', 'TENANTRY_ERR_AUTH: login timed out');
+    }, LOGIN_TIMEOUT_MS);
+    this.#loginTimer.unref();
   }
 
   /** The relay once authenticated (for statistics and cancel). */
@@ -217,6 +224,7 @@ export class ClientConnection {
         terminate: () => this.close(),
       });
       this.#phase = 'ready';
+      clearTimeout(this.#loginTimer);
       this.#socket.write(Buffer.concat(out));
       this.#host.logger.debug({ user: identity.user, tenant: acting.name }, 'gateway client authenticated');
       // Bytes that arrived with the last auth message belong to the relay.
@@ -264,6 +272,7 @@ export class ClientConnection {
   close(): void {
     if (this.#phase === 'closed') return;
     this.#phase = 'closed';
+    clearTimeout(this.#loginTimer);
     this.#relay?.clientGone();
     if (this.#waiting) this.#waiting(Buffer.alloc(0));
     if (!this.#socket.writableEnded) this.#socket.end();

@@ -56,6 +56,8 @@ export class TransactionRelay {
   /** When the transaction in progress started (hrtime ns), and whether it saw an error. */
   #txStarted: bigint | undefined;
   #txFailed = false;
+  /** Extended-protocol messages went to the backend since the last Sync (or Query). */
+  #unsynced = false;
 
   constructor(options: RelayOptions) {
     this.#o = options;
@@ -130,6 +132,9 @@ export class TransactionRelay {
   #forward(frame: Buffer): void {
     const type = String.fromCharCode(frame[0] ?? 0);
     const session = (this.#backend as BackendLink).session;
+    // Extended-protocol messages leave the backend mid-batch until a Sync: never hand it over then.
+    if ('PBDECH'.includes(type)) this.#unsynced = true;
+    else if (type === 'S' || type === 'Q') this.#unsynced = false;
     switch (type) {
       case 'Q':
       case 'P':
@@ -335,6 +340,8 @@ export class TransactionRelay {
       this.#status === 'I' &&
       this.#queue.empty &&
       this.#held.length === 0 &&
+      !this.#unsynced &&
+      !this.#queue.skipping &&
       this.#backendFramer.pending === 0
     );
   }
@@ -345,6 +352,7 @@ export class TransactionRelay {
     this.#backend = undefined;
     link.release(this.#status, this.#dirty);
     this.#dirty = false;
+    this.#unsynced = false;
     this.#status = 'I';
     const onIdle = this.#onIdle;
     if (onIdle && this.idle) {
@@ -395,7 +403,9 @@ export class TransactionRelay {
     const link = this.#backend;
     if (!link) return;
     this.#backend = undefined;
-    if (this.#queue.empty && this.#backendFramer.pending === 0) link.release(this.#status, this.#dirty);
+    const clean =
+      this.#queue.empty && !this.#unsynced && !this.#queue.skipping && this.#backendFramer.pending === 0;
+    if (clean) link.release(this.#status, this.#dirty);
     else link.discard();
   }
 }
