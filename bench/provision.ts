@@ -4,7 +4,7 @@
  *
  * Application schema: one migration of 20 multi-tenant tables, each with a primary key and two
  * indexes (applied with `tenantry migrate`'s API). N tenants per model (quick: 20, default:
- * 200), created one after another, baseline and ours interleaved so drift hits both alike:
+ * 200), created one after another, model after model, baseline and ours alternating:
  *
  * - shared: ours = `tenants.create()` (a catalog row: nothing to clone); the baseline column shows
  *   the floor, one bare catalog INSERT.
@@ -152,48 +152,68 @@ export async function main(argv: readonly string[]): Promise<void> {
       database: { ms: [] },
       replayDatabase: { ms: [] },
     } satisfies Record<string, Side>;
-    for (let i = 0; i < perModel; i++) {
-      const t = tenantry;
-      const a = admin;
-      const r = roles;
-      const pairs: [Side, () => Promise<unknown>][] = [
-        [side.shared, () => t.tenants.create({ name: `sh${i}` })],
-        [
-          side.floor,
-          () =>
-            a.query(
-              `INSERT INTO tenantry.tenant (id, uuid, name, kind) VALUES (nextval('tenantry.regular_tenant_id'), $1, $2, 'regular')`,
-              [randomUUID(), `fl${i}`],
-            ),
+    const t = tenantry;
+    const a = admin;
+    const r = roles;
+    /** One model's two sides for tenant i: [side, create]. */
+    const models: [string, (i: number) => [Side, () => Promise<unknown>][]][] = [
+      [
+        'shared',
+        (i) => [
+          [side.shared, () => t.tenants.create({ name: `sh${i}` })],
+          [
+            side.floor,
+            () =>
+              a.query(
+                `INSERT INTO tenantry.tenant (id, uuid, name, kind) VALUES (nextval('tenantry.regular_tenant_id'), $1, $2, 'regular')`,
+                [randomUUID(), `fl${i}`],
+              ),
+          ],
         ],
-        [side.schema, () => t.tenants.create({ name: `sc${i}`, isolation: 'schema' })],
-        [side.replaySchema, () => replaySchemaTenant(a, r, `rs${i}`)],
-        [side.database, () => t.tenants.create({ name: `db${i}`, isolation: 'database' })],
-        [
-          side.replayDatabase,
-          async () => {
-            const uuid = randomUUID();
-            const name = `tenantry_t_${uuid.replace(/-/g, '')}`;
-            extraDatabases.push(name);
-            db.dropRolesOnClose(name);
-            await createTenantDatabase({
-              ...(await readRegistryPlan(a, fdw)),
-              serverUrl,
-              database: name,
-              role: name,
-              rolePassword: randomBytes(12).toString('hex'),
-              appRole: r.app,
-              tenant: { id: 1_000_000 + i, uuid, name: `rd${i}` },
-            });
-          },
+      ],
+      [
+        'schema',
+        (i) => [
+          [side.schema, () => t.tenants.create({ name: `sc${i}`, isolation: 'schema' })],
+          [side.replaySchema, () => replaySchemaTenant(a, r, `rs${i}`)],
         ],
-      ];
-      // rotate the order each round so drift hits every side alike
-      for (let k = 0; k < pairs.length; k++) {
-        const [s, fn] = pairs[(i + k) % pairs.length]!;
-        s.ms.push(await timed(fn));
+      ],
+      [
+        'database',
+        (i) => [
+          [side.database, () => t.tenants.create({ name: `db${i}`, isolation: 'database' })],
+          [
+            side.replayDatabase,
+            async () => {
+              const uuid = randomUUID();
+              const name = `tenantry_t_${uuid.replace(/-/g, '')}`;
+              extraDatabases.push(name);
+              db.dropRolesOnClose(name);
+              await createTenantDatabase({
+                ...(await readRegistryPlan(a, fdw)),
+                serverUrl,
+                database: name,
+                role: name,
+                rolePassword: randomBytes(12).toString('hex'),
+                appRole: r.app,
+                tenant: { id: 1_000_000 + i, uuid, name: `rd${i}` },
+              });
+            },
+          ],
+        ],
+      ],
+    ];
+    // model after model (a database clone's WAL would slow the next schema clone); within one,
+    // baseline and ours alternate, the order swapped each round so drift hits both alike
+    for (const [model, pairsOf] of models) {
+      for (let i = 0; i < perModel; i++) {
+        const pairs = pairsOf(i);
+        for (let k = 0; k < pairs.length; k++) {
+          const [s, fn] = pairs[(i + k) % pairs.length]!;
+          s.ms.push(await timed(fn));
+        }
       }
-      if ((i + 1) % Math.max(1, perModel / 10) === 0) console.log(`  ${i + 1}/${perModel} per model…`);
+      console.log(`  ${model}: ${perModel} tenants each way…`);
     }
     const fig = Object.fromEntries(Object.entries(side).map(([k, s]) => [k, stats(s)])) as Record<
       keyof typeof side,

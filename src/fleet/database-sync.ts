@@ -21,6 +21,14 @@ export interface RegistryPlan {
 
 const isForeignKey = (statement: string) => /^ALTER TABLE .* FOREIGN KEY/.test(statement);
 
+/**
+ * A grouped table's tenant column defaults to `tenantry.current_segment(…)`, which tenant
+ * databases do not have (groups are shared-only); copyTable sets the column's default anyway.
+ */
+export function withoutSegmentDefaults(statements: readonly string[]): string[] {
+  return statements.map((s) => s.replace(/ DEFAULT tenantry\.current_segment\('(?:[^']|'')*'::text\)/g, ''));
+}
+
 /** Reads the registry's definitions from the catalog database (as DatabaseProvisioner does). */
 export async function readRegistryPlan(db: Queryable, fdw: DatabasePlan['fdw']): Promise<RegistryPlan> {
   const { rows } = await db.query<{
@@ -47,7 +55,7 @@ export async function readRegistryPlan(db: Queryable, fdw: DatabasePlan['fdw']):
       schema: row.schema_name,
       table: row.table_name,
       tenantColumn: row.tenant_column ?? 'tenant_id',
-      create: ddl.filter((s) => !isForeignKey(s)),
+      create: withoutSegmentDefaults(ddl.filter((s) => !isForeignKey(s))),
       foreignKeys: ddl.filter(isForeignKey),
     });
   }

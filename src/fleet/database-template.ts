@@ -18,6 +18,7 @@ import {
   type Queryable,
   type TemplateRow,
 } from './fleet-store.js';
+import { withoutSegmentDefaults } from './database-sync.js';
 import { withTemplateLock } from './locks.js';
 
 /** The template's stand-in tenant (its row and role become the real tenant's in each clone). */
@@ -162,7 +163,11 @@ export class DatabaseTemplates {
     const version = Number(rows[0]?.v ?? 0);
     const fingerprint = await registryFingerprint(db);
     const names = { database: this.name, role: this.name, password: randomBytes(24).toString('base64url') };
-    await createTenantDatabase(await this.#o.plan(serverUrl, TEMPLATE_TENANT, names));
+    const plan = await this.#o.plan(serverUrl, TEMPLATE_TENANT, names);
+    await createTenantDatabase({
+      ...plan,
+      tables: plan.tables.map((t) => ({ ...t, create: withoutSegmentDefaults(t.create) })),
+    });
     try {
       await withClient(withDatabase(serverUrl, this.name), (client) =>
         client.query(`${fleetPlane};

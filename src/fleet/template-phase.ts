@@ -1,4 +1,4 @@
-import type pg from 'pg';
+import pg from 'pg';
 import { applyStep, describeError } from './apply.js';
 import { registryFingerprint, saveTemplate, templateRows, type TemplateRow } from './fleet-store.js';
 import type { LoadedMigration } from './migration-source.js';
@@ -54,6 +54,11 @@ async function migrate(
   return true;
 }
 
+/** Forgets a template database that is gone or broken: the next database tenant builds it again. */
+async function forget(run: Run, row: TemplateRow): Promise<void> {
+  await run.pool.query('DELETE FROM tenantry.migration_template WHERE name = $1', [row.name]);
+}
+
 const between = (run: Run, from: number, to: number) =>
   run.migrations.filter((m) => m.version > from && m.version <= to);
 
@@ -89,6 +94,7 @@ export async function prepareTemplates(run: Run, lock: pg.ClientBase, current: n
     try {
       await run.ctx.templates.build(lock, row.server ?? 'main');
     } catch (error) {
+      await forget(run, row); // (its next use builds it again)
       const { message } = describeError(error);
       run.failures.push({ target: databaseTemplate(run, row).label, version: current, error: message });
     }
@@ -123,8 +129,11 @@ export async function migrateTemplates(run: Run, to: number): Promise<void> {
         migrate(run, target, client, versions),
       );
     } catch (error) {
-      const { message } = describeError(error);
-      run.failures.push({ target: target.label, version: versions[0]?.version ?? to, error: message });
+      await forget(run, row);
+      if (!(error instanceof pg.DatabaseError && error.code === '3D000')) {
+        const { message } = describeError(error);
+        run.failures.push({ target: target.label, version: versions[0]?.version ?? to, error: message });
+      }
     }
     if (ok) await saveTemplate(run.pool, { ...row, version: to, fingerprint });
   }

@@ -39,11 +39,13 @@ export function needsRebuild(error: unknown): boolean {
   return error instanceof pg.DatabaseError && REBUILD_CODES.has(error.code ?? '');
 }
 
-/** Every view built (directly or not) on the relations `roots`, parents first. */
-async function dependents(db: Queryable, roots: readonly number[]): Promise<SavedView[]> {
+/** Every view built (directly or not) on the relations `roots` (and the roots that are views, with `withRoots`), parents first. */
+async function dependents(db: Queryable, roots: readonly number[], withRoots = false): Promise<SavedView[]> {
   if (roots.length === 0) return [];
   const { rows } = await db.query<SavedView & { level: number }>(
     `WITH RECURSIVE dep(oid, level) AS (
+       SELECT r, 0 FROM unnest($1::oid[]) r WHERE $2
+       UNION
        SELECT rw.ev_class, 1 FROM pg_depend d JOIN pg_rewrite rw ON rw.oid = d.objid
        WHERE d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass
          AND d.refobjid = ANY($1::oid[]) AND rw.ev_class <> ALL($1::oid[])
@@ -64,7 +66,7 @@ async function dependents(db: Queryable, roots: readonly number[]): Promise<Save
      FROM dep JOIN pg_class c ON c.oid = dep.oid JOIN pg_namespace n ON n.oid = c.relnamespace
      WHERE c.relkind IN ('v', 'm')
      GROUP BY c.oid, n.nspname ORDER BY max(dep.level), c.oid`,
-    [[...roots]],
+    [[...roots], withRoots],
   );
   return rows;
 }
@@ -172,7 +174,12 @@ export async function restoreViews(
   for (const view of detached.views) {
     const name = `${q(view.schema)}.${q(view.name)}`;
     const found = await db.query<{ oid: number | null }>('SELECT to_regclass($1)::oid::int AS oid', [name]);
-    if (found.rows[0]?.oid !== null && found.rows[0]?.oid !== undefined) continue;
+    if (found.rows[0]?.oid !== null && found.rows[0]?.oid !== undefined) {
+      // rebuilt by a build: it keeps the privileges it had (a builder may grant fewer)
+      for (const grant of view.grants)
+        await db.query(`GRANT ${grant.privilege} ON ${name} TO ${q(grant.grantee)}`);
+      continue;
+    }
     const source = view.sources[0] ?? 0;
     const def = widened(view, detached.relations.get(source)?.columns, await columnsNow(source));
     await createSaved(db, view, def, false);
@@ -191,7 +198,7 @@ export async function refreshViews(db: Queryable, builds: readonly ViewBuild[]):
     [builds.map((b) => `${q(b.schema)}.${q(b.name)}`)],
   );
   const primaries = rows.map((r) => r.oid);
-  const views = await dependents(db, primaries);
+  const views = await dependents(db, primaries, true);
   const detached: Detached = {
     views,
     relations: await relationsOf(db, [...primaries, ...views.map((v) => v.oid)]),

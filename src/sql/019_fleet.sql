@@ -35,38 +35,37 @@ CREATE TABLE tenantry.migration_template (
 );
 
 -- A database cloned from a template, awaiting its tenant row (created after it): its version.
-CREATE TABLE tenantry.provisioned_database (
-  database_name name PRIMARY KEY,
-  version       bigint NOT NULL,
-  created_at    timestamptz NOT NULL DEFAULT now()
-);
+CREATE TABLE tenantry.provisioned_database (database_name name PRIMARY KEY, version bigint NOT NULL,
+                                            created_at timestamptz NOT NULL DEFAULT now());
 REVOKE ALL ON tenantry.app_migration, tenantry.tenant_migration, tenantry.migration_template,
   tenantry.provisioned_database FROM PUBLIC;
 
 -- Tenants that existed before fleet migrations: at version 0 (nothing applied yet).
-INSERT INTO tenantry.tenant_migration (tenant_id, version)
-SELECT id, 0 FROM tenantry.tenant WHERE isolation IN ('schema', 'database');
+INSERT INTO tenantry.tenant_migration (tenant_id, version) SELECT id, 0 FROM tenantry.tenant WHERE isolation <> 'shared';
 
--- A database tenant's row names its database: its version is that of the template it came from.
-CREATE FUNCTION tenantry.record_database_version() RETURNS trigger
+-- A tenant row that names its database or schema gets its version: a database's from the template it
+-- was cloned from; otherwise (built some other way, from the base tables) the shared tables' version.
+CREATE FUNCTION tenantry.record_tenant_version() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
   v bigint;
 BEGIN
-  IF NEW.database_name IS NULL OR NEW.isolation <> 'database' THEN
+  IF NEW.isolation = 'database' AND NEW.database_name IS NOT NULL THEN
+    DELETE FROM tenantry.provisioned_database p WHERE p.database_name = NEW.database_name RETURNING p.version INTO v;
+  ELSIF NEW.isolation <> 'schema' OR NEW.schema_name IS NULL THEN
     RETURN NULL;
   END IF;
-  DELETE FROM tenantry.provisioned_database p WHERE p.database_name = NEW.database_name RETURNING p.version INTO v;
-  INSERT INTO tenantry.tenant_migration (tenant_id, version) VALUES (NEW.id, coalesce(v, 0))
+  INSERT INTO tenantry.tenant_migration (tenant_id, version)
+  VALUES (NEW.id, coalesce(v, (SELECT max(version) FROM tenantry.app_migration), 0))
   ON CONFLICT (tenant_id) DO UPDATE SET version = EXCLUDED.version, failed_version = NULL, error = NULL, updated_at = now()
   WHERE v IS NOT NULL;
   RETURN NULL;
 END
 $fn$;
-CREATE TRIGGER tenant_database_version AFTER INSERT OR UPDATE OF database_name ON tenantry.tenant
-  FOR EACH ROW EXECUTE FUNCTION tenantry.record_database_version();
+CREATE TRIGGER tenant_fleet_version AFTER INSERT OR UPDATE OF database_name, schema_name ON tenantry.tenant
+  FOR EACH ROW EXECUTE FUNCTION tenantry.record_tenant_version();
 
 -- A table's columns (names, types, in order; not tenantry_ext): does a template copy match its base?
 CREATE FUNCTION tenantry.column_shape(rel regclass) RETURNS text
@@ -78,9 +77,8 @@ AS $$
   WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped AND a.attname <> 'tenantry_ext'
 $$;
 
--- Re-creates on `copy` the foreign keys of `src` (LIKE does not copy them). Keys to a registered
--- multi-tenant table, or from the template to another table of the template, point at the table
--- of the same name in target_schema; keys to anything else (shared tables) are kept.
+-- Re-creates on `copy` the foreign keys of `src` (LIKE does not): keys to a registered multi-tenant table,
+-- or to a sibling in the template, point at target_schema's table of that name; others (shared) stay.
 CREATE FUNCTION tenantry.clone_foreign_keys(src regclass, copy regclass, target_schema name) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -114,9 +112,8 @@ BEGIN
 END
 $fn$;
 
--- Creates target_schema's copy of `src`: LIKE … INCLUDING ALL, but with the indexes and the
--- constraints they back under their source's names (LIKE would name them after the columns, and
--- migrations name indexes: DROP INDEX customer_by_name).
+-- target_schema's copy of `src`: LIKE … INCLUDING ALL, but indexes (and their constraints) keep their
+-- source's names (LIKE names them after the columns; migrations name them: DROP INDEX customer_by_name).
 CREATE FUNCTION tenantry.copy_table(src regclass, target_schema name) RETURNS regclass
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -173,12 +170,12 @@ BEGIN
 END
 $fn$;
 
--- Secures a schema tenant's copy of a registered table as provision_table does — but without a foreign
--- key to tenantry.tenant (one per copy: 20 × tenants RI triggers there; the policy pins rows anyway):
--- the tenant column's default, forced row-level security, the write guard, column privileges, the
--- tenant-facing view in face_schema. Template sequences its defaults use become the copy's own.
+-- Secures a schema tenant's copy like provision_table, without a foreign key to tenantry.tenant (20 × tenants
+-- RI triggers there; the policy pins rows anyway): tenant column default, forced RLS, write guard, column
+-- privileges, tenant-facing view; template sequences become the copy's own. `defaulted`: the schemas'
+-- default privileges already grant the maintenance role and the view's grantees.
 CREATE FUNCTION tenantry.secure_copy(copy regclass, face_schema name, tenant_column name, tenant_role name, fresh boolean,
-                                     template_sequences boolean DEFAULT true) RETURNS void
+  template_sequences boolean DEFAULT true, owner name DEFAULT NULL, defaulted boolean DEFAULT false) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $fn$
@@ -186,14 +183,14 @@ DECLARE
   s        record;
   rel      record;
   cols     text;
-  view_cols text;
+  vcols    text;
   expr     text := tenantry.tenant_expr('{{app_name}}');
   pol      text;
   grantees text := '{{app}}' || CASE WHEN tenant_role IS NULL THEN '' ELSE ', ' || quote_ident(tenant_role) END;
 BEGIN
-  SELECT c.relname, n.nspname, (SELECT pg_get_userbyid(b.relowner) FROM tenantry.registered_table r
+  SELECT c.relname, n.nspname, coalesce(owner, (SELECT pg_get_userbyid(b.relowner) FROM tenantry.registered_table r
      JOIN pg_namespace bn ON bn.nspname = r.schema_name JOIN pg_class b ON b.relnamespace = bn.oid AND b.relname = r.table_name
-     WHERE r.table_name = c.relname AND r.kind = 'multi_tenant') AS owner
+     WHERE r.table_name = c.relname AND r.kind = 'multi_tenant')) AS owner
   INTO rel FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = copy;
   FOR s IN
     SELECT a.attname, q.relname AS seq, format_type(p.seqtypid, NULL) AS typ, p.seqincrement, p.seqmin, p.seqmax,
@@ -221,14 +218,14 @@ BEGIN
   EXECUTE format('CREATE POLICY tenantry_isolation ON %s FOR ALL USING (%s) WITH CHECK (%s)', copy, pol, pol);
   SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum),
          string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) FILTER (WHERE a.attname <> 'tenantry_ext')
-  INTO cols, view_cols
+  INTO cols, vcols
   FROM pg_attribute a WHERE a.attrelid = copy AND a.attnum > 0 AND NOT a.attisdropped AND a.attname <> tenant_column;
-  EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO {{maint}}', copy);
+  IF NOT defaulted THEN EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO {{maint}}', copy); END IF;
   EXECUTE format('GRANT SELECT (%s), INSERT (%s), UPDATE (%s), DELETE ON %s TO %s', cols, cols, cols, copy, grantees);
   PERFORM set_config('tenantry.provisioning', 'on', true);
   EXECUTE format('CREATE OR REPLACE VIEW %I.%I WITH (security_invoker = true, security_barrier = true) AS SELECT %s FROM %s',
-                 face_schema, rel.relname, view_cols, copy);
-  EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %I.%I TO %s', face_schema, rel.relname, grantees);
+                 face_schema, rel.relname, vcols, copy);
+  IF NOT defaulted THEN EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %I.%I TO %s', face_schema, rel.relname, grantees); END IF;
 END
 $fn$;
 
@@ -246,6 +243,7 @@ DECLARE
   v       bigint;
   copy    regclass;
   pairs   regclass[] := '{}';
+  grantees text := '{{app}}' || CASE WHEN tenant_role IS NULL THEN '' ELSE ', ' || quote_ident(tenant_role) END;
   seqs    boolean := EXISTS (SELECT 1 FROM pg_class WHERE relnamespace = to_regnamespace('tenantry_template') AND relkind = 'S');
   replica text := current_setting('session_replication_role');
 BEGIN
@@ -262,10 +260,11 @@ BEGIN
   EXECUTE format('CREATE SCHEMA IF NOT EXISTS %I', face_schema);
   EXECUTE format('REVOKE ALL ON SCHEMA %I FROM PUBLIC', face_schema);
   EXECUTE format('GRANT USAGE ON SCHEMA %I TO {{maint}}', face_schema);
-  EXECUTE format('GRANT USAGE, CREATE ON SCHEMA %I TO {{app}}%s', face_schema,
-                 CASE WHEN tenant_role IS NULL THEN '' ELSE ', ' || quote_ident(tenant_role) END);
+  EXECUTE format('GRANT USAGE, CREATE ON SCHEMA %I TO %s', face_schema, grantees);
+  EXECUTE format('ALTER DEFAULT PRIVILEGES IN SCHEMA %I GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {{maint}}', target_schema);
+  EXECUTE format('ALTER DEFAULT PRIVILEGES IN SCHEMA %I GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO %s', face_schema, grantees);
   FOR t IN
-    SELECT r.table_name, r.tenant_column,
+    SELECT r.table_name, r.tenant_column, pg_get_userbyid(b.relowner) AS owner,
            CASE WHEN tpl.oid IS NOT NULL AND tenantry.column_shape(tpl.oid) = tenantry.column_shape(b.oid)
                 THEN tpl.oid::regclass ELSE b.oid::regclass END AS src
     FROM tenantry.registered_table r
@@ -276,7 +275,7 @@ BEGIN
   LOOP
     copy := to_regclass(format('%I.%I', target_schema, t.table_name));
     PERFORM tenantry.secure_copy(coalesce(copy, tenantry.copy_table(t.src, target_schema)), face_schema, t.tenant_column,
-                                 tenant_role, copy IS NULL, seqs);
+                                 tenant_role, copy IS NULL, seqs, t.owner, true);
     pairs := pairs || t.src || format('%I.%I', target_schema, t.table_name)::regclass;
   END LOOP;
   FOR i IN 1 .. cardinality(pairs) / 2 LOOP
@@ -294,7 +293,7 @@ $fn$;
 
 ALTER TABLE tenantry.app_migration OWNER TO {{owner}}; ALTER TABLE tenantry.tenant_migration OWNER TO {{owner}};
 ALTER TABLE tenantry.migration_template OWNER TO {{owner}}; ALTER TABLE tenantry.provisioned_database OWNER TO {{owner}};
-REVOKE ALL ON FUNCTION tenantry.record_database_version(), tenantry.column_shape(regclass),
+REVOKE ALL ON FUNCTION tenantry.record_tenant_version(), tenantry.column_shape(regclass),
   tenantry.clone_foreign_keys(regclass, regclass, name), tenantry.sync_schema_template(),
   tenantry.copy_table(regclass, name), tenantry.clone_schema(name, name, name),
-  tenantry.secure_copy(regclass, name, name, name, boolean, boolean) FROM PUBLIC;
+  tenantry.secure_copy(regclass, name, name, name, boolean, boolean, name, boolean) FROM PUBLIC;

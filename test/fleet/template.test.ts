@@ -131,4 +131,15 @@ describe('new tenants are cloned from templates kept at the current migration ve
       expect(await insertInvoice(name, 'tenant'), name).toBe(1);
     }
   });
+
+  it('a schema tenant whose tables were built another way is recorded at the shared tables’ version', async () => {
+    await f.sql(
+      `INSERT INTO tenantry.tenant (id, uuid, name, kind, isolation)
+       VALUES (nextval('tenantry.regular_tenant_id'), gen_random_uuid(), 'Elsewhere', 'regular', 'schema')`,
+    );
+    expect(await version('Elsewhere')).toBeUndefined();
+    await f.sql('CREATE SCHEMA tenantry_t_elsewhere');
+    await f.sql("UPDATE tenantry.tenant SET schema_name = 'tenantry_t_elsewhere' WHERE name = 'Elsewhere'");
+    expect(await version('Elsewhere')).toBe('1');
+  });
 });

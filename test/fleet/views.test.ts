@@ -125,4 +125,25 @@ describe('after a migration, tenant-facing views, tenant views and per-tenant co
       ]);
     }
   });
+
+  it('a grouped table keeps its segment columns after gaining a column', async () => {
+    await f.tenantry.operator.query(
+      'CREATE TABLE item (tenant_id integer NOT NULL, item_num integer NOT NULL, name text, PRIMARY KEY (tenant_id, item_num))',
+    );
+    await f.tenantry.tables.multiTenant('public.item');
+    await f.tenantry.groups.create('Pros', { table: 'public.item', tenants: ['HomeDepot', 'Lowes'] });
+    await f.tenantry.withTenant('HomeDepot', (db) =>
+      db.query("INSERT INTO item (item_num, name) VALUES (1, 'saw')"),
+    );
+    f.write(5, 'item_price', 'ALTER TABLE item ADD COLUMN price numeric;');
+    const report = await f.tenantry.migrations.run({ dir: f.dir });
+    expect(report.failures).toEqual([]);
+    const rows = await f.tenantry.withTenant('Lowes', async (db) => {
+      await db.query('UPDATE item SET price = 12.5 WHERE item_num = 1');
+      return (await db.query('SELECT * FROM item')).rows;
+    });
+    expect(rows).toEqual([
+      { item_num: 1, name: 'saw', price: '12.5', segment_group: 'Pros', segment_tenant: expect.any(Number) },
+    ]);
+  });
 });
