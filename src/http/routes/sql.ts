@@ -109,8 +109,3 @@ export function sqlRoutes(app: FastifyInstance, ctx: HttpContext): void {
 function fieldsOf(result: pg.QueryResult): { name: string; dataTypeID: number }[] {
   return (result.fields ?? []).map((f) => ({ name: f.name, dataTypeID: f.dataTypeID }));
 }
-
-/** A bad request about `what`. */
-export function invalid(what: string, problem: string): TenantryError {
-  return new TenantryError('INVALID_ARGUMENT', { what, problem });
-}

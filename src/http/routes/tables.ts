@@ -2,7 +2,6 @@ import type { FastifyInstance } from 'fastify';
 import pg from 'pg';
 import { TenantryError } from '../../errors.js';
 import { asTenant, type HttpContext } from '../context.js';
-import { invalid } from './sql.js';
 
 interface KeyColumn {
   readonly name: string;
@@ -36,7 +35,10 @@ function decodeCursor(cursor: string, width: number): string[] {
   } catch {
     // fall through
   }
-  throw invalid('cursor', 'it is not a cursor this API returned');
+  throw new TenantryError('INVALID_ARGUMENT', {
+    what: 'cursor',
+    problem: 'it is not a cursor this API returned',
+  });
 }
 
 /** `GET /v1/tables/:name?limit=&cursor=`: a registered table, as the tenant sees it, in key order. */
@@ -88,7 +90,11 @@ export function tableRoute(app: FastifyInstance, ctx: HttpContext, errors: Recor
           .find((t) => (second === undefined ? t.table === first : t.schema === first && t.table === second));
         if (!table) throw new TenantryError('TABLE_NOT_FOUND', { table: name });
         const keys = await keyColumns(ctx, table.schema, table.table, table.tenantColumn);
-        if (keys.length === 0) throw invalid('table', `${name} has no primary key to page by`);
+        if (keys.length === 0)
+          throw new TenantryError('INVALID_ARGUMENT', {
+            what: 'table',
+            problem: `${name} has no primary key to page by`,
+          });
         const after = cursor === undefined ? undefined : decodeCursor(cursor, keys.length);
         const list = keys.map((k) => pg.escapeIdentifier(k.name)).join(', ');
         const where =
