@@ -17,6 +17,8 @@ const benches = {
   provision:
     'creating a tenant per isolation model: template clone vs replaying migrations, 20 tables (ms/tenant)',
   migrate: 'one ADD COLUMN + index over 1,000 schema tenants: tenantry migrate vs a sequential loop (s)',
+  move: 'a 1,000,000-row shared tenant moved into its own database under 4 writers: write pause vs an offline move (ms)',
+  soak: '10 min of mixed traffic, 1,000 tenants, library + gateway + HTTP, leak oracle: last vs first minute (ops/s)',
 };
 
 const [name, ...args] = process.argv.slice(2);

@@ -20,6 +20,17 @@ const poolSchema = z.strictObject({
   idleTimeoutMs: z.int().min(10).default(30_000),
   /** How long a checkout may wait for a connection before TENANTRY_ERR_POOL_TIMEOUT. */
   checkoutTimeoutMs: z.int().min(1).default(10_000),
+  /**
+   * How long opening one backend connection may take (a server that accepts TCP but never
+   * answers) before TENANTRY_ERR_DATABASE_UNREACHABLE. Default: the checkout timeout.
+   */
+  connectTimeoutMs: z.int().min(1).optional(),
+  /**
+   * Client-side limit of one statement on a pooled connection, for a server that stops answering
+   * (the connection is then discarded). 0, the default: none — use statement_timeout for slow
+   * queries; this is for dead network paths.
+   */
+  queryTimeoutMs: z.int().min(0).default(0),
   /** A backend is recycled after serving this many distinct tenant schemas. */
   maxSchemasPerConnection: z.int().min(1).default(100),
   /** A backend is recycled after this many checkouts (0: never). */

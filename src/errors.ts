@@ -327,6 +327,93 @@ export const errorCodes = {
     status: 500,
     sqlstate: 'XX000',
   },
+  TABLESPACE_NOT_FOUND: {
+    message:
+      'Tablespace {tablespace} does not exist on server {server}; create it there first (`tenantry server create-tablespace {server} {tablespace} --location DIR`).',
+    status: 404,
+    sqlstate: '42704',
+  },
+  TABLESPACE_UNSUPPORTED: {
+    message:
+      'Tenant {tenant} is a {isolation} tenant: {problem}. Only schema and database tenants have a tablespace of their own; give it one with --isolation schema or database.',
+    status: 409,
+    sqlstate: '55000',
+  },
+  CONNECTION_LOST: {
+    message:
+      'The connection to PostgreSQL was lost or stopped answering ({problem}); the statement may or may not have run. Retry once PostgreSQL is reachable again, if repeating it is safe.',
+    status: 503,
+    sqlstate: '08006',
+  },
+  TENANT_MOVED: {
+    message:
+      'Tenant {tenant} was moved to another placement while this call was routed to the old one; nothing ran. Run the call again.',
+    status: 503,
+    sqlstate: '40001',
+  },
+  MOVE_UNSUPPORTED: {
+    message: 'This tenant move cannot be done: {problem}',
+    status: 409,
+    sqlstate: '0A000',
+  },
+  MOVE_IN_PROGRESS: {
+    message:
+      'Tenant {tenant} is being moved ({problem}); run `tenantry tenant move {tenant}` again to resume it, or with --abort to roll it back.',
+    status: 409,
+    sqlstate: '55006',
+  },
+  MOVE_NOT_FOUND: {
+    message: 'Tenant {tenant} has no move under way.',
+    status: 404,
+    sqlstate: '42704',
+  },
+  MOVE_VERIFY_FAILED: {
+    message:
+      'The new copy of tenant {tenant} does not match the old one ({problem}); the tenant stays where it was. Run the move again.',
+    status: 500,
+    sqlstate: 'XX001',
+  },
+  MOVE_TIMEOUT: {
+    message:
+      'The cut-over could not fence the tenant in time: {problem}. Its writes resumed on the old copy; run the move again (or end the long transactions).',
+    status: 503,
+    sqlstate: '55P03',
+  },
+  TRANSFER_CORRUPT: {
+    message:
+      'The export file is damaged or incomplete: {problem}. Nothing was imported; export the tenant again (or use an intact copy of the file).',
+    status: 422,
+    sqlstate: '22P04',
+  },
+  TRANSFER_FORMAT: {
+    message:
+      'The export file has format version {found}; this tenantry reads version {supported}. Import it with a tenantry that reads that version, or export the tenant again with this one.',
+    status: 422,
+    sqlstate: '0A000',
+  },
+  TRANSFER_SHAPE: {
+    message:
+      '{table} does not match between the export and this installation: {problem}. Bring both to the same application migrations (`tenantry migrate`) and run it again; nothing was kept.',
+    status: 409,
+    sqlstate: '42804',
+  },
+  TRANSFER_CHECKSUM: {
+    message:
+      "The rows restored into {table} do not match the export ({found} restored, {expected} exported); nothing was kept. Check that both installations render the table's types alike and run it again.",
+    status: 500,
+    sqlstate: 'XX001',
+  },
+  TRANSFER_GROUPED: {
+    message:
+      "Tenant {tenant} cannot be exported: its rows of {table} belong to group {group} ({problem}). Remove it from the group first (`tenantry group remove {group} {tenant}`), or export it while it is the group's only member without rows of its own there.",
+    status: 409,
+    sqlstate: '55000',
+  },
+  TRANSFER_INTERRUPTED: {
+    message: 'The tenant {operation} was interrupted; {outcome}. Run it again.',
+    status: 503,
+    sqlstate: '57014',
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 /** A tenantry error code without its prefix, e.g. `'TENANT_DISABLED'`. */
@@ -379,6 +466,10 @@ export function isTenantryError(error: unknown, code?: ErrorCode): error is Tena
  */
 export function fromDatabaseError(error: unknown): unknown {
   if (!(error instanceof Error)) return error;
+  if ((error as { code?: unknown }).code === 'TN001') {
+    const tenant = /tenant (-?\d+)/.exec(error.message)?.[1] ?? '?';
+    return new TenantryError('TENANT_MOVED', { tenant }, { cause: error });
+  }
   const match = /^TENANTRY_ERR_([A-Z_]+): ?(.*)$/s.exec(error.message);
   if (!match?.[1] || !(match[1] in errorCodes)) return error;
   const code = match[1] as ErrorCode;

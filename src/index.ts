@@ -16,7 +16,15 @@ export type {
   CatalogRoles,
   CredentialStore,
 } from './catalog/index.js';
-export type { CreateTenantInput, TenantStore } from './tenants/index.js';
+export type {
+  CreateTenantInput,
+  OrphanObject,
+  RepairAction,
+  RepairOptions,
+  RepairReport,
+  SetTablespaceOptions,
+  TenantStore,
+} from './tenants/index.js';
 export type {
   CreateSequenceOptions,
   GroupInfo,
@@ -96,6 +104,15 @@ export type {
   WorkerStats,
 } from './runtime/index.js';
 export { FleetMigrations, ProgressView, loadMigrationDir, splitSections } from './fleet/index.js';
+export { TenantMoves } from './fleet/move/index.js';
+export type {
+  MoveOptions,
+  MoveProgress,
+  MoveReport,
+  MoveRow,
+  MoveTarget,
+  Placement,
+} from './fleet/move/index.js';
 export type {
   AppliedMigration,
   FleetTenant,
@@ -112,4 +129,25 @@ export type {
   TargetFailure,
   TemplateRow,
 } from './fleet/index.js';
+export {
+  EXPORT_FORMAT_VERSION,
+  copyTenantRows,
+  exportTenant,
+  importTenant,
+  readTransferTables,
+  tenantChecksums,
+  withPlacementClient,
+} from './fleet/transfer/index.js';
+export type {
+  CopyOptions,
+  ExportOptions,
+  ExportSummary,
+  ImportOptions,
+  ImportSummary,
+  PlacementDb,
+  TableChecksum,
+  TenantPlacement,
+  TransferProgress,
+  TransferTable,
+} from './fleet/transfer/index.js';
 export { normalizeSql, refusedStatement } from './session/index.js';

@@ -11,7 +11,7 @@ import {
 import { resolveConfig, type ResolvedConfig, type TenantryConfig } from './config.js';
 import { describeUrl } from './connection-url.js';
 import { getTenant, runInTenantContext, tryGetTenantContext } from './context/index.js';
-import { TenantryError } from './errors.js';
+import { isTenantryError, TenantryError } from './errors.js';
 import { createLogger, type Logger } from './logger.js';
 import { Gateway, createGatewayHost, type GatewayOptions } from './gateway/index.js';
 import { TenantMetrics } from './metrics/index.js';
@@ -42,6 +42,7 @@ import {
 } from './session/index.js';
 import { GroupRegistry, Segments, SequenceRegistry, TableRegistry } from './tables/index.js';
 import { FleetMigrations } from './fleet/index.js';
+import { TenantMoves } from './fleet/move/index.js';
 import { LoginReadiness, TenantStore } from './tenants/index.js';
 import {
   AuthenticatorRegistry,
@@ -123,6 +124,11 @@ export interface Tenantry extends AsyncDisposable {
    * schema and database tenant, resumable per tenant — and their status (docs/fleet.md).
    */
   readonly migrations: FleetMigrations;
+  /**
+   * Online tenant moves between shared tables and own databases, and between servers, while the
+   * tenant keeps writing; resumable after a crash, `abort()` rolls back (docs/fleet.md).
+   */
+  readonly moves: TenantMoves;
   /** Declares multi-tenant and shared tables. */
   readonly tables: TableRegistry;
   /** The catalog cache (NOTIFY-invalidated). */
@@ -240,8 +246,16 @@ export interface Tenantry extends AsyncDisposable {
   close(): Promise<void>;
 }
 
-async function connectAdmin(url: string, logger: Logger): Promise<pg.Pool> {
-  const pool = new pg.Pool({ connectionString: url, max: 4, application_name: 'tenantry-operator' });
+async function connectAdmin(url: string, logger: Logger, config: ResolvedConfig): Promise<pg.Pool> {
+  const { connectTimeoutMs, checkoutTimeoutMs, queryTimeoutMs } = config.pool;
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: 4,
+    application_name: 'tenantry-operator',
+    // A dead path to PostgreSQL must not hold catalog reads (logins, revalidation) forever.
+    connectionTimeoutMillis: connectTimeoutMs ?? checkoutTimeoutMs,
+    ...(queryTimeoutMs > 0 ? { query_timeout: queryTimeoutMs } : {}),
+  });
   pool.on('error', (error) => logger.warn({ err: error }, 'idle operator connection failed'));
   try {
     const client = await pool.connect();
@@ -265,7 +279,7 @@ async function connectAdmin(url: string, logger: Logger): Promise<pg.Pool> {
 export async function createTenantry(input: TenantryConfig): Promise<Tenantry> {
   const config = resolveConfig(input);
   const logger = config.logger ?? createLogger();
-  const admin = await connectAdmin(config.databaseUrl, logger);
+  const admin = await connectAdmin(config.databaseUrl, logger, config);
   try {
     const client = await admin.connect();
     let installed;
@@ -280,6 +294,10 @@ export async function createTenantry(input: TenantryConfig): Promise<Tenantry> {
         maxPools: config.pool.maxPools,
         idleTimeoutMs: config.pool.idleTimeoutMs,
         checkoutTimeoutMs: config.pool.checkoutTimeoutMs,
+        ...(config.pool.connectTimeoutMs === undefined
+          ? {}
+          : { connectTimeoutMs: config.pool.connectTimeoutMs }),
+        queryTimeoutMs: config.pool.queryTimeoutMs,
         maxSchemasPerConnection: config.pool.maxSchemasPerConnection,
         maxUsesPerConnection: config.pool.maxUsesPerConnection,
       },
@@ -352,6 +370,7 @@ class TenantryInstance implements Tenantry {
   readonly groups: GroupRegistry;
   readonly segments: Segments;
   readonly migrations: FleetMigrations;
+  readonly moves: TenantMoves;
   readonly domains: DomainStore;
   readonly users: UserStore;
   readonly authenticators = new AuthenticatorRegistry();
@@ -402,6 +421,14 @@ class TenantryInstance implements Tenantry {
       resolveTenant: (ref) => this.resolveTenant(ref),
       reload: () => catalog.reload(),
     });
+    // a tenant's pools in this process (its login roles' and its database's), on its placement
+    const closePools = (tenant: Tenant): void => {
+      for (const permission of PERMISSIONS) {
+        pools.closeIdentity(tenant.server, tenantPoolIdentity(tenant.id, permission, tenant.placementEpoch));
+      }
+      parts.permissionRoles.forget(tenant.id);
+      if (tenant.databaseName) pools.closeIdentity(tenant.server, `app:${tenant.databaseName}`);
+    };
     this.tenants = new TenantStore({
       pool: admin,
       cache: catalog,
@@ -410,13 +437,22 @@ class TenantryInstance implements Tenantry {
       databases: parts.databases,
       permissionRoles: parts.permissionRoles,
       onDropped: (tenant) => {
-        for (const permission of PERMISSIONS) {
-          pools.closeIdentity(tenant.server, tenantPoolIdentity(tenant.id, permission));
-        }
-        parts.permissionRoles.forget(tenant.id);
-        if (tenant.databaseName) pools.closeIdentity(tenant.server, `app:${tenant.databaseName}`);
+        closePools(tenant);
         this.#runtime.forget(tenant);
       },
+      serverUrl: (server) => parts.servers.url(server),
+      closePools,
+    });
+    this.moves = new TenantMoves({
+      admin,
+      roles,
+      credentials,
+      mainUrl: config.databaseUrl,
+      serverUrl: (server) => parts.servers.url(server),
+      createDatabase: (tenant, server, names) => parts.databases.create(tenant, server, names),
+      showTenant: (ref) => this.tenants.show(ref),
+      reload: () => catalog.reload(),
+      closePools,
     });
     this.#loginReady = new LoginReadiness(this.tenants, (sql, values) => admin.query(sql, values));
     this.tables = new TableRegistry(admin, catalog, parts.databases);
@@ -531,7 +567,39 @@ class TenantryInstance implements Tenantry {
     const extra = options.readOnly === true ? [READ_ONLY] : [];
     const db = this.#dbFor(tenant, gate, options.identity ?? 'app', extra, options.permission);
     // Awaited inside the context: a lazy thenable returned by fn (a query builder) runs as this tenant.
-    return runInTenantContext({ tenant, db }, async () => await fn(db));
+    try {
+      return await runInTenantContext({ tenant, db }, async () => await fn(db));
+    } catch (error) {
+      throw await this.#movedError(tenant, error);
+    }
+  }
+
+  /**
+   * Routed by a placement the tenant has left (a move): the catalog is reloaded so the caller's
+   * retry goes to the new one. A database tenant's old database or login role may be gone already
+   * (SQLSTATE 3D000, 28000, 28P01): that, too, is `TENANTRY_ERR_TENANT_MOVED` once the reloaded
+   * catalog shows a newer placement.
+   */
+  async #movedError(tenant: Tenant, error: unknown): Promise<unknown> {
+    if (isTenantryError(error, 'TENANT_MOVED')) {
+      await this.catalog.reload().catch(() => undefined);
+      return error;
+    }
+    if (tenant.isolation !== 'database') return error;
+    let cause: unknown = error;
+    for (let depth = 0; cause instanceof Error && depth < 4; depth++) {
+      const code = (cause as { code?: unknown }).code;
+      if (code === '3D000' || code === '28000' || code === '28P01') {
+        await this.catalog.reload().catch(() => undefined);
+        const now = this.catalog.get(tenant.id);
+        if (now && now.placementEpoch !== tenant.placementEpoch) {
+          return new TenantryError('TENANT_MOVED', { tenant: tenant.name }, { cause: error });
+        }
+        return error;
+      }
+      cause = cause.cause;
+    }
+    return error;
   }
 
   login(ref: string, password: string, options?: LoginOptions): Promise<string> {

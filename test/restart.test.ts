@@ -74,7 +74,7 @@ describe('PostgreSQL restarted under load', () => {
       expect(failure instanceof pg.DatabaseError || failure instanceof Error).toBe(true);
       const unexpected =
         !isConnectionError(failure) &&
-        !/POOL_TIMEOUT|DATABASE_UNREACHABLE|ECONNREFUSED/.test(String(failure));
+        !/POOL_TIMEOUT|DATABASE_UNREACHABLE|CONNECTION_LOST|ECONNREFUSED/.test(String(failure));
       expect(unexpected, String(failure)).toBe(false);
     }
   });

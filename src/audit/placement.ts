@@ -1,3 +1,4 @@
+import { findOrphans } from '../tenants/orphans.js';
 import type { AuditFacts, Finding, Queryable, TenantFact } from './types.js';
 
 /** `tenantry_t_<uuid without dashes>`: a tenant's role, data schema and database name. */
@@ -148,28 +149,45 @@ function checkTenant(tenant: TenantFact, facts: AuditFacts, have: Existing): Fin
   return findings;
 }
 
+const ORPHAN_TEXT = {
+  schema: (name: string) => ({
+    message: `Schema ${name} belongs to no tenant in the catalog (a dropped tenant's leftover): its rows are outside every tenant's policy.`,
+    fix: `tenantry tenant repair (or DROP SCHEMA ${name} CASCADE; after saving what you need)`,
+  }),
+  database: (name: string) => ({
+    message: `Database ${name} was made for a database tenant that does not exist (its creation or drop did not finish): its rows belong to nobody and its role may still log in.`,
+    fix: `tenantry tenant repair (or DROP DATABASE ${name} WITH (FORCE); after saving what you need)`,
+  }),
+  role: (name: string) => ({
+    message: `Login role ${name} belongs to no tenant in the catalog (a creation or drop that did not finish): it can still log in with tenant rights.`,
+    fix: `tenantry tenant repair (or DROP OWNED BY ${name}; DROP ROLE ${name};)`,
+  }),
+} as const;
+
 /**
- * Leftover schemas of tenants that no longer exist (databases and roles are cluster-wide and
- * may belong to another catalog, so only schemas are attributed).
+ * Leftover schemas, databases and roles of tenants that no longer exist, on the catalog's server.
+ * Databases and roles are cluster-wide and may belong to another catalog: only those this
+ * catalog recorded (a creation or drop under way) or placed in its tenant groups are reported;
+ * objects of a creation a live process is still working on are not.
  */
-function checkOrphans(facts: AuditFacts, have: Existing): Finding[] {
-  const known = new Set(facts.tenants.map((t) => t.uuid.replace(/-/g, '').toLowerCase()));
-  const findings: Finding[] = [];
-  const orphan = (name: string) => !known.has(name.slice(-32));
-  for (const schema of [...have.schemas].filter(orphan).sort()) {
-    findings.push({
-      check: 'orphan-schema',
-      severity: 'medium',
-      object: schema,
-      message: `Schema ${schema} belongs to no tenant in the catalog (a dropped tenant's leftover): its rows are outside every tenant's policy.`,
-      fix: `DROP SCHEMA ${schema} CASCADE; -- after saving what you need`,
-    });
-  }
-  return findings;
+async function checkOrphans(db: Queryable, facts: AuditFacts): Promise<Finding[]> {
+  const orphans = await findOrphans(db, facts.roles, { name: 'main', db });
+  return (
+    orphans
+      // (login roles in the tenant groups are the roles check's `tenant-role-orphaned`, high)
+      .filter((o) => !o.inProgress && o.evidence !== 'membership')
+      .sort((a, b) => a.kind.localeCompare(b.kind) || a.name.localeCompare(b.name))
+      .map((o) => ({
+        check: `orphan-${o.kind}`,
+        severity: 'medium' as const,
+        object: o.name,
+        ...ORPHAN_TEXT[o.kind](o.name),
+      }))
+  );
 }
 
 /** Tenants whose placement (shared, schema, database) disagrees with what exists. */
 export async function checkPlacement(db: Queryable, facts: AuditFacts): Promise<Finding[]> {
   const have = await existing(db);
-  return [...facts.tenants.flatMap((t) => checkTenant(t, facts, have)), ...checkOrphans(facts, have)];
+  return [...facts.tenants.flatMap((t) => checkTenant(t, facts, have)), ...(await checkOrphans(db, facts))];
 }

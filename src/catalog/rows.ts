@@ -3,7 +3,7 @@ import type { RegisteredTable, Tenant, TenantIsolation, TenantKind, TenantState 
 /** Columns selected for a tenant, in the shape {@link toTenant} reads. */
 export const TENANT_COLUMNS = `id, uuid, name, kind, state, isolation, server, schema_name, database_name,
   (SELECT r.role_name FROM tenantry.tenant_role r WHERE r.tenant_id = tenant.id AND r.permission = 'admin') AS role_name,
-  created_at, updated_at`;
+  created_at, updated_at, tablespace, placement_epoch, statement_timeout_ms`;
 
 /** A tenant row as node-postgres returns it. */
 export interface TenantRow {
@@ -17,6 +17,9 @@ export interface TenantRow {
   schema_name: string | null;
   database_name: string | null;
   role_name: string | null;
+  tablespace: string | null;
+  placement_epoch: number;
+  statement_timeout_ms: number | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -34,6 +37,9 @@ export function toTenant(row: TenantRow): Tenant {
     schemaName: row.schema_name,
     databaseName: row.database_name,
     role: row.role_name,
+    tablespace: row.tablespace ?? null,
+    placementEpoch: row.placement_epoch ?? 0,
+    statementTimeoutMs: row.statement_timeout_ms ?? null,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   });

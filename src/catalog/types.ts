@@ -26,6 +26,12 @@ export interface Tenant {
   readonly databaseName: string | null;
   /** Its own login role, when it has one (always for schema and database tenants). */
   readonly role: string | null;
+  /** The tablespace (storage area) of a schema or database tenant; null: the database default. */
+  readonly tablespace: string | null;
+  /** How many times the tenant was moved between placements (checked by every checkout of the application role). */
+  readonly placementEpoch: number;
+  /** Operator-set limit of each statement of the tenant, in ms (`null`: the server's default). */
+  readonly statementTimeoutMs: number | null;
   readonly createdAt: Date;
   readonly updatedAt: Date;
 }

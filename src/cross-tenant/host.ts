@@ -26,7 +26,13 @@ export interface ScanHostParts {
  */
 async function selectTenants(parts: ScanHostParts, where: string | undefined): Promise<Tenant[]> {
   const candidates = parts.catalog.tenants().filter((t) => t.kind === 'regular' && t.state === 'active');
-  const onMain = candidates.find((t) => t.isolation !== 'database');
+  if (candidates.length === 0) return [];
+  // The selection runs in the catalog database, on the application role's connection of any
+  // tenant there (the default tenant is always one) — also when every candidate is a database
+  // tenant, on this server or another.
+  const onMain = parts.catalog
+    .tenants()
+    .find((t) => t.isolation !== 'database' && t.server === 'main' && t.kind !== 'group');
   if (!onMain) return [];
   const { text, values } = tenantSelection(candidates, where);
   const app = parts.route(onMain).target;

@@ -36,6 +36,8 @@ export interface DatabaseNames {
   readonly database: string;
   readonly role: string;
   readonly password: string;
+  /** Tablespace the database is created in (default: the template's, i.e. the server's default). */
+  readonly tablespace?: string;
 }
 
 /** What {@link DatabaseTemplates} needs from the rest of tenantry. */
@@ -43,6 +45,11 @@ export interface DatabaseTemplatesOptions {
   readonly admin: pg.Pool;
   readonly roles: CatalogRoles;
   readonly serverUrl: (server: string) => Promise<string>;
+  /**
+   * Whether `server` is the catalog's own server, reached as the same operator through `admin`
+   * (its role and database are then created on a connection of `admin`, not a new one).
+   */
+  readonly local?: (server: string) => boolean;
   /** The plan of a database for `tenant` built from the registry (createTenantDatabase's input). */
   readonly plan: (
     serverUrl: string,
@@ -110,7 +117,9 @@ export class DatabaseTemplates {
         const cloned = await withTemplateLock(lock, 'shared', async () => {
           const template = await this.usable(lock, server);
           if (!template) return undefined;
-          gone = !(await withClient(serverUrl, (client) => this.#createFrom(client, names)));
+          gone = !(this.#o.local?.(server)
+            ? await this.#createFrom(lock, names)
+            : await withClient(serverUrl, (client) => this.#createFrom(client, names)));
           return gone ? undefined : template;
         });
         if (cloned) return cloned.version;
@@ -134,7 +143,13 @@ export class DatabaseTemplates {
       `CREATE ROLE ${q(names.role)} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE PASSWORD ${pg.escapeLiteral(names.password)}`,
     );
     try {
-      await client.query(`CREATE DATABASE ${q(names.database)} TEMPLATE ${q(this.name)} STRATEGY WAL_LOG`);
+      const tablespace = names.tablespace === undefined ? '' : ` TABLESPACE ${q(names.tablespace)}`;
+      // (the operator pool's query timeout, if any, is for catalog reads: a copy may take longer)
+      const create: pg.QueryConfig & { query_timeout: number } = {
+        text: `CREATE DATABASE ${q(names.database)} TEMPLATE ${q(this.name)} STRATEGY WAL_LOG${tablespace}`,
+        query_timeout: 2_147_483_647,
+      };
+      await client.query(create);
       return true;
     } catch (error) {
       await client.query(`DROP ROLE IF EXISTS ${q(names.role)}`).catch(() => undefined);

@@ -1,5 +1,20 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
 import type { TenantIsolation, TenantState } from '../catalog/index.js';
+
+/**
+ * The version of what a template database holds besides its tables (`fleet-template.sql`:
+ * `tenantry.fleet_adopt`, the version table): a template built by a tenantry with other SQL there
+ * is rebuilt on its next use (it is part of {@link registryFingerprint}).
+ */
+export const FLEET_PLANE_VERSION = createHash('sha256')
+  .update(
+    readFileSync(fileURLToPath(new URL('../sql/dataplane/fleet-template.sql', import.meta.url)), 'utf8'),
+  )
+  .digest('hex')
+  .slice(0, 12);
 
 /** Something that runs queries: a pool, a client. */
 export type Queryable = Pick<pg.ClientBase, 'query'>;
@@ -166,7 +181,8 @@ export async function saveTemplate(
 
 /**
  * A fingerprint of what a template copies: the registry (tables, sequences) and the column shape
- * of every registered table. A template built or migrated under another fingerprint is stale.
+ * of every registered table, and {@link FLEET_PLANE_VERSION}. A template built or migrated under
+ * another fingerprint is stale.
  */
 export async function registryFingerprint(db: Queryable): Promise<string> {
   const { rows } = await db.query<{ fp: string }>(
@@ -179,5 +195,5 @@ export async function registryFingerprint(db: Queryable): Promise<string> {
                || '|' || coalesce((SELECT string_agg(format('%s:%s:%s:%s', s.name, s.kind, s.start, s.increment), ';' ORDER BY s.name)
                                    FROM tenantry.sequence s), '')) AS fp`,
   );
-  return rows[0]?.fp ?? '';
+  return `${rows[0]?.fp ?? ''}:${FLEET_PLANE_VERSION}`;
 }

@@ -27,9 +27,14 @@ export class BackendLink {
   readonly #saved: DataListener[];
   readonly #onData: DataListener;
   readonly #onClose: () => void;
+  readonly #onSilent: (() => void) | undefined;
   #released = false;
 
-  constructor(lease: Lease, onData: DataListener, onClose: () => void) {
+  /**
+   * `onSilent` is called when the backend socket saw no traffic for the pool's query timeout
+   * (`Lease.queryTimeoutMs`, when set): the relay decides whether an answer was owed.
+   */
+  constructor(lease: Lease, onData: DataListener, onClose: () => void, onSilent?: () => void) {
     this.lease = lease;
     this.session = backendSession(lease.client);
     const internals = lease.client as unknown as ClientInternals;
@@ -40,6 +45,20 @@ export class BackendLink {
     this.#onClose = onClose;
     this.#socket.on('data', onData);
     this.#socket.on('close', onClose);
+    if (onSilent && (lease.queryTimeoutMs ?? 0) > 0) {
+      this.#onSilent = onSilent;
+      this.#socket.setTimeout(lease.queryTimeoutMs ?? 0);
+      this.#socket.on('timeout', onSilent);
+    }
+  }
+
+  #unhook(): void {
+    this.#socket.removeListener('data', this.#onData);
+    this.#socket.removeListener('close', this.#onClose);
+    if (this.#onSilent) {
+      this.#socket.setTimeout(0);
+      this.#socket.removeListener('timeout', this.#onSilent);
+    }
   }
 
   /** Writes to the backend; false when its buffer is full (wait for {@link onDrain}). */
@@ -68,8 +87,7 @@ export class BackendLink {
   release(status: 'I' | 'T' | 'E', dirty: boolean): void {
     if (this.#released) return;
     this.#released = true;
-    this.#socket.removeListener('data', this.#onData);
-    this.#socket.removeListener('close', this.#onClose);
+    this.#unhook();
     for (const listener of this.#saved) this.#socket.on('data', listener);
     this.#socket.resume(); // paused for a slow client: never hand a paused backend to the next user
     const internals = this.lease.client as unknown as ClientInternals;
@@ -86,8 +104,7 @@ export class BackendLink {
     if (this.#released) return;
     forgetBackendSession(this.lease.client);
     this.lease.markBroken();
-    this.#socket.removeListener('data', this.#onData);
-    this.#socket.removeListener('close', this.#onClose);
+    this.#unhook();
     for (const listener of this.#saved) this.#socket.on('data', listener);
     this.#socket.resume(); // else a paused socket never reads the EOF of its close
     this.#released = true;

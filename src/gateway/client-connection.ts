@@ -2,6 +2,7 @@ import { randomInt } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
 import { TenantryError } from '../errors.js';
+import { isConnectionError } from '../pool/index.js';
 import type { TenantRoute } from '../session/index.js';
 import { authenticate, type GatewayIdentity } from './authenticate.js';
 import { Framer } from './framer.js';
@@ -235,7 +236,11 @@ export class ClientConnection {
       const failure = error instanceof TenantryError ? error : undefined;
       this.#host.logger.info({ err: error, user: params.get('user') }, 'gateway login refused');
       if (failure) this.fatal(loginState(failure), `${failure.code}: ${failure.message}`);
-      else this.fatal('XX000', error instanceof Error ? error.message : String(error));
+      else if (isConnectionError(error)) {
+        // PostgreSQL (or the path to it) failed while checking the login: say so, retryably.
+        const lost = new TenantryError('CONNECTION_LOST', { problem: (error as Error).message });
+        this.fatal(lost.sqlstate, `${lost.code}: ${lost.message}`);
+      } else this.fatal('XX000', error instanceof Error ? error.message : String(error));
     }
   }
 

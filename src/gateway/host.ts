@@ -75,6 +75,8 @@ export function createGatewayHost(parts: GatewayHostParts): GatewayHost {
       parameters ??= parts
         .query(`SELECT ${REPORTED.map((name, i) => `current_setting('${name}') AS p${i}`).join(', ')}`)
         .then(({ rows }) => new Map(REPORTED.map((name, i) => [name, rows[0]?.[`p${i}`] ?? ''])));
+      // A failure (PostgreSQL down at the first login) is not remembered: the next login asks again.
+      parameters.catch(() => (parameters = undefined));
       return parameters;
     },
   };

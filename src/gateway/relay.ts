@@ -226,6 +226,7 @@ export class TransactionRelay {
       lease,
       (chunk) => this.#onBackendData(chunk),
       () => this.#backendLost(),
+      () => this.#backendSilent(lease.queryTimeoutMs ?? 0),
     );
     this.#backend = link;
     const diff = settingsDiff(link.session.applied, this.#o.wanted);
@@ -377,13 +378,24 @@ export class TransactionRelay {
     }
   }
 
-  #backendLost(): void {
+  #backendLost(message = 'the server connection was lost'): void {
     const link = this.#backend;
     if (!link) return;
     this.#backend = undefined;
     this.#queue.clear();
     link.discard();
-    this.#o.fatal('08006', 'the server connection was lost');
+    this.#o.fatal('08006', message);
+  }
+
+  /**
+   * The backend said nothing for the pool's query timeout. While an answer is owed that is a
+   * dead path to PostgreSQL (a silent network, a hung server): the client gets an error instead
+   * of waiting forever. An idle transaction (the client thinking) is left alone.
+   */
+  #backendSilent(ms: number): void {
+    if (this.#queue.empty && !this.#unsynced) return;
+    this.#o.host.logger.warn({ ms }, 'gateway backend did not answer; dropping it');
+    this.#backendLost(`TENANTRY_ERR_CONNECTION_LOST: PostgreSQL did not answer within ${ms} ms`);
   }
 
   /** Cancels the statement the attached backend is running, if any. */

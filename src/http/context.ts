@@ -60,7 +60,10 @@ export async function asTenant<T>(
             await ctx.tenantry.prepareLoginRole(access.tenant),
             (db) =>
               db.transaction(async (tx) => {
-                await tx.query(`SET LOCAL statement_timeout = ${Math.trunc(ctx.limits.statementTimeoutMs)}`);
+                // The HTTP limit, or the tenant's own (tenants.setLimits) when that is stricter.
+                const own = access.tenant.statementTimeoutMs ?? Infinity;
+                const timeout = Math.trunc(Math.min(ctx.limits.statementTimeoutMs, own));
+                await tx.query(`SET LOCAL statement_timeout = ${timeout}`);
                 return fn(tx, access);
               }),
             { identity: 'tenant', permission: access.permission },

@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { TenantryError, fromDatabaseError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { isConnectionError } from '../pool/index.js';
 
 /** The body of every error answer: a stable code and a message. */
 export interface ErrorBody {
@@ -34,7 +35,8 @@ function sqlStatus(code: string): number {
  * Maps anything thrown in a route to `{ code, message }` with the right status: TenantryError
  * by its registry entry, schema validation and bad JSON as 400 `TENANTRY_ERR_INVALID_ARGUMENT`
  * naming the field, PostgreSQL errors from a tenant's SQL by SQLSTATE class (code
- * `SQLSTATE_<code>`); anything else 500 without details (logged).
+ * `SQLSTATE_<code>`), a lost or silent database connection as 503 `TENANTRY_ERR_CONNECTION_LOST`;
+ * anything else 500 without details (logged).
  */
 export function errorHandler(logger: Logger) {
   return (error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply): void => {
@@ -72,6 +74,13 @@ export function errorHandler(logger: Logger) {
       void reply
         .status(fastifyError.statusCode)
         .send({ code: `TENANTRY_ERR_${code}`, message: `Invalid request: ${error.message}` });
+      return;
+    }
+    if (isConnectionError(error)) {
+      // PostgreSQL went away or stopped answering mid-request: say so, as a 503 a client may retry.
+      const lost = new TenantryError('CONNECTION_LOST', { problem: error.message }, { cause: error });
+      logger.warn({ err: error, reqId: request.id }, 'request lost its database connection');
+      void reply.status(lost.status).send({ code: lost.code, message: lost.message });
       return;
     }
     const pgError = error as PgLike;

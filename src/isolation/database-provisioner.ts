@@ -38,6 +38,8 @@ export class DatabaseProvisioner {
       admin,
       roles,
       serverUrl: (server) => servers.url(server),
+      // (`main` is the catalog's server, and `admin` connects to it as the operator)
+      local: (server) => server === 'main',
       plan: (serverUrl, tenant, names) => this.#plan(serverUrl, tenant, names),
     });
   }
@@ -94,12 +96,13 @@ export class DatabaseProvisioner {
 
   /**
    * Creates the tenant's role and database on `server`: a clone of the server's template
-   * database (built from the registry on first use), at the template's migration version.
+   * database (built from the registry on first use), at the template's migration version —
+   * in `names.tablespace` when given (CREATE DATABASE … TABLESPACE).
    */
   async create(
     tenant: { id: number; uuid: string; name: string },
     server: string,
-    names: { database: string; role: string; password: string },
+    names: { database: string; role: string; password: string; tablespace?: string },
   ): Promise<void> {
     await this.templates.provision(server, tenant, names);
   }

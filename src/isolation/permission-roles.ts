@@ -85,11 +85,12 @@ export class PermissionRoles {
     const { pool, credentials, servers, roles } = this.#options;
     return inTransaction(pool, async (client) => {
       // The tenant's row lock serialises creators and state changes (LOGIN follows the state).
-      const { rows: tenants } = await client.query<{ state: string }>(
-        'SELECT state FROM tenantry.tenant WHERE id = $1 FOR UPDATE',
+      const { rows: tenants } = await client.query<{ state: string; timeout: number | null }>(
+        'SELECT state, statement_timeout_ms AS timeout FROM tenantry.tenant WHERE id = $1 FOR UPDATE',
         [tenant.id],
       );
       const state = tenants[0]?.state;
+      const timeout = tenants[0]?.timeout ?? null;
       if (state === undefined) throw new TenantryError('TENANT_NOT_FOUND', { tenant: tenant.name });
       const { rows: existing } = await client.query<{ role_name: string }>(
         'SELECT role_name FROM tenantry.tenant_role WHERE tenant_id = $1 AND permission = $2',
@@ -110,6 +111,11 @@ export class PermissionRoles {
       } else {
         await createMemberRole(client, spec);
         await client.query(`ALTER ROLE ${pg.escapeIdentifier(name)} SET search_path = ${searchPath}`);
+        // The tenant's statement limit (tenants.setLimits) holds for each of its login roles.
+        if (timeout !== null)
+          await client.query(
+            `ALTER ROLE ${pg.escapeIdentifier(name)} SET statement_timeout = ${Math.trunc(timeout)}`,
+          );
       }
       await client.query(
         'INSERT INTO tenantry.tenant_role (role_name, tenant_id, permission) VALUES ($1, $2, $3)',

@@ -34,9 +34,20 @@ const READ_ONLY: PreludeStatement = { text: "SELECT set_config('transaction_read
  * The pool identity of a tenant's own login role for `permission`: `tenant:<id>` for `admin`
  * (the tenant's own role), `tenant:<id>:write` and `tenant:<id>:read` for the others.
  */
-export function tenantPoolIdentity(tenantId: number, permission: Permission = 'admin'): string {
-  return permission === 'admin' ? `tenant:${tenantId}` : `tenant:${tenantId}:${permission}`;
+export function tenantPoolIdentity(tenantId: number, permission: Permission = 'admin', epoch = 0): string {
+  const base = permission === 'admin' ? `tenant:${tenantId}` : `tenant:${tenantId}:${permission}`;
+  // A moved tenant's login role lives elsewhere: its pools are new ones, never the old copy's.
+  return epoch > 0 ? `${base}@${epoch}` : base;
 }
+
+/**
+ * The application role's prelude statement for a shared or schema tenant: sets the tenant only
+ * while the catalog's placement epoch is the one this process routed by — a process that has not
+ * yet seen a move fails with SQLSTATE TN001 (TENANTRY_ERR_TENANT_MOVED) instead of writing to the
+ * copy the tenant left (migration 021). Database tenants' own databases vanish with a move.
+ */
+const CHECKED_ENTER =
+  "SELECT set_config('tenantry.tenant', CASE WHEN EXISTS (SELECT 1 FROM tenantry.tenant WHERE id = $1::text::int AND placement_epoch = $3::text::int) THEN $1::text ELSE tenantry.placement_moved($1::text::int) END, true), set_config('search_path', $2::text, true)";
 
 /**
  * Computes, per tenant and identity, the pool to use and the statements that set the tenant —
@@ -78,14 +89,35 @@ export class Router {
       const searchPath = tenantSearchPath(tenant.uuid);
       const prelude: PreludeStatement[] = [
         ...(permission === 'read' ? [READ_ONLY] : []),
-        {
-          text: `${tenantSetting(tenant)}, set_config('search_path', ${pg.escapeLiteral(searchPath)}, true)`,
-          prepared: {
-            name: 'tenantry_enter',
-            text: "SELECT set_config('tenantry.tenant', $1, true), set_config('search_path', $2, true)",
-            values: [String(tenant.id), searchPath],
-          },
-        },
+        // The tenant's own statement limit (tenants.setLimits), transaction-local like the tenant.
+        ...(tenant.statementTimeoutMs
+          ? [
+              {
+                text: `SELECT set_config('statement_timeout', '${Math.trunc(tenant.statementTimeoutMs)}', true)`,
+              },
+            ]
+          : []),
+        tenant.isolation === 'database'
+          ? {
+              text: `${tenantSetting(tenant)}, set_config('search_path', ${pg.escapeLiteral(searchPath)}, true)`,
+              prepared: {
+                name: 'tenantry_enter',
+                text: "SELECT set_config('tenantry.tenant', $1, true), set_config('search_path', $2, true)",
+                values: [String(tenant.id), searchPath],
+              },
+            }
+          : {
+              text: CHECKED_ENTER.replace(/\$(\d)/g, (_whole, n: string) =>
+                pg.escapeLiteral(
+                  [String(tenant.id), searchPath, String(tenant.placementEpoch)][Number(n) - 1] ?? '',
+                ),
+              ),
+              prepared: {
+                name: 'tenantry_enter_checked',
+                text: CHECKED_ENTER,
+                values: [String(tenant.id), searchPath, String(tenant.placementEpoch)],
+              },
+            },
       ];
       // Connections are per database: a database tenant's app-role pool is its own.
       const poolIdentity = tenant.databaseName ? `app:${tenant.databaseName}` : 'app';
@@ -109,7 +141,7 @@ export class Router {
     return {
       target: {
         ...base,
-        identity: tenantPoolIdentity(tenant.id, permission),
+        identity: tenantPoolIdentity(tenant.id, permission, tenant.placementEpoch),
         connect: async () => {
           const role = await permissionRoles.ensure(tenant, permission);
           const field = permissionPasswordField(permission);

@@ -26,7 +26,7 @@ export function isConnectionError(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   const code = (error as { code?: unknown }).code;
   if (typeof code === 'string' && (CONNECTION_SQLSTATES.has(code) || SOCKET_CODES.has(code))) return true;
-  return /Connection terminated|connection is closed|Client has encountered a connection error|not queryable/i.test(
+  return /Connection terminated|connection is closed|Client has encountered a connection error|not queryable|Query read timeout/i.test(
     error.message,
   );
 }

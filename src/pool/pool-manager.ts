@@ -34,6 +34,8 @@ export class PoolManager {
   readonly #checkoutTimeoutMs: number;
   readonly #maxSchemas: number;
   readonly #maxUses: number;
+  readonly #connectTimeoutMs: number;
+  readonly #queryTimeoutMs: number;
   readonly #sweeper: NodeJS.Timeout;
   #closed = false;
 
@@ -45,6 +47,8 @@ export class PoolManager {
     this.#checkoutTimeoutMs = options.checkoutTimeoutMs ?? 10_000;
     this.#maxSchemas = options.maxSchemasPerConnection ?? 100;
     this.#maxUses = options.maxUsesPerConnection ?? 0;
+    this.#connectTimeoutMs = options.connectTimeoutMs ?? this.#checkoutTimeoutMs;
+    this.#queryTimeoutMs = options.queryTimeoutMs ?? 0;
     this.#sweeper = setInterval(() => this.#sweep(), Math.min(5_000, Math.max(50, this.#idleTimeoutMs / 2)));
     this.#sweeper.unref();
   }
@@ -220,18 +224,40 @@ export class PoolManager {
       });
   }
 
+  /**
+   * Opens a backend connection for `pool`, giving up after the connect timeout (a server that
+   * accepts the TCP connection but never answers must not hold the checkout forever). A failure
+   * that is not PostgreSQL's own answer becomes `TENANTRY_ERR_DATABASE_UNREACHABLE`.
+   */
   async #connect(pool: IdentityPool): Promise<PooledConnection> {
-    // A failed connection attempt provably sent no statement: try once more on a fresh socket.
+    // A failed connection attempt provably sent no statement: try once more on a fresh socket,
+    // unless the first one already used up the time a checkout may take.
+    const started = Date.now();
     for (let attempt = 1; ; attempt++) {
-      const client = new pg.Client(await pool.config());
+      const config = await pool.config();
+      const client = new pg.Client({
+        connectionTimeoutMillis: this.#connectTimeoutMs,
+        ...(this.#queryTimeoutMs > 0 ? { query_timeout: this.#queryTimeoutMs } : {}),
+        ...config,
+      });
       const connection = new PooledConnection(client, pool.key);
       client.on('error', (error) => this.#onClientError(connection, error));
       try {
         await client.connect();
         return connection;
       } catch (error) {
-        await client.end().catch(() => undefined);
-        if (attempt >= 2) throw error;
+        await connection.destroy();
+        if (attempt >= 2 || Date.now() - started >= this.#connectTimeoutMs / 2) {
+          if (error instanceof pg.DatabaseError) throw error;
+          throw new TenantryError(
+            'DATABASE_UNREACHABLE',
+            {
+              where: `server ${pool.server}`,
+              problem: error instanceof Error ? error.message : String(error),
+            },
+            { cause: error },
+          );
+        }
         pool.resetConfig();
         await new Promise((r) => setTimeout(r, 100));
       }
@@ -265,6 +291,7 @@ export class PoolManager {
     let released = false;
     waiter.resolve({
       client: connection.client,
+      queryTimeoutMs: this.#queryTimeoutMs,
       noteSchema: (schema) => void connection.schemas.add(schema),
       markDirty: () => void (connection.dirty = true),
       markBroken: () => void (connection.broken = true),

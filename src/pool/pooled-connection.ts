@@ -19,10 +19,27 @@ export class PooledConnection {
     this.poolKey = poolKey;
   }
 
-  /** Closes the connection; never throws. */
-  async destroy(): Promise<void> {
+  /**
+   * Closes the connection; never throws, never hangs: a broken connection's socket is destroyed
+   * at once, and a graceful goodbye the server does not acknowledge within `graceMs` (a dead
+   * network path) is cut short the same way.
+   */
+  async destroy(graceMs = 2_000): Promise<void> {
+    const wasBroken = this.broken;
     this.broken = true;
-    await this.client.end().catch(() => undefined);
+    const stream = (this.client as unknown as { connection?: { stream?: { destroy(): void } } }).connection
+      ?.stream;
+    if (wasBroken) stream?.destroy();
+    let timer: NodeJS.Timeout | undefined;
+    const cut = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        stream?.destroy();
+        resolve();
+      }, graceMs);
+      timer.unref();
+    });
+    await Promise.race([this.client.end().catch(() => undefined), cut]);
+    clearTimeout(timer);
   }
 }
 

@@ -27,6 +27,11 @@ export interface Lease {
   markBroken(): void;
   /** Returns the connection (reset as needed) or discards it. */
   release(): void;
+  /**
+   * The pool's client-side statement limit in ms (0: none), for faces that drive the backend
+   * socket themselves (the gateway): a backend silent that long while an answer is owed is lost.
+   */
+  readonly queryTimeoutMs?: number;
 }
 
 /** Tuning of the pool manager; every field has a default. */
@@ -39,6 +44,17 @@ export interface PoolManagerOptions {
   readonly idleTimeoutMs?: number;
   /** How long a checkout may wait (default 10 s); then `TENANTRY_ERR_POOL_TIMEOUT`. */
   readonly checkoutTimeoutMs?: number;
+  /**
+   * How long opening one backend connection may take before it is abandoned with
+   * `TENANTRY_ERR_DATABASE_UNREACHABLE` (default: the checkout timeout).
+   */
+  readonly connectTimeoutMs?: number;
+  /**
+   * Client-side limit of one statement on a pooled connection, for a server that stops
+   * answering (a dead network path): the statement fails with `Query read timeout` and the
+   * connection is discarded. Default 0: no limit (use a statement_timeout for slow queries).
+   */
+  readonly queryTimeoutMs?: number;
   /** A backend is recycled after serving this many distinct schemas (default 100). */
   readonly maxSchemasPerConnection?: number;
   /** A backend is recycled after this many checkouts (default 0: never). */

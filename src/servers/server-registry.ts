@@ -172,6 +172,38 @@ export class ServerRegistry {
     return this.#credentials.get(`server:${name}`, 'app_password');
   }
 
+  /**
+   * Creates tablespace `name` at `location` on a registered server (a storage area for schema
+   * and database tenants, `tenantry tenant create --tablespace`). `location` is an absolute,
+   * empty directory on the server's machine owned by the OS user PostgreSQL runs as; it needs
+   * a superuser operator URL. Throws `TENANTRY_ERR_INVALID_ARGUMENT`,
+   * `TENANTRY_ERR_SERVER_NOT_FOUND`, `TENANTRY_ERR_DATABASE_UNREACHABLE`.
+   */
+  async createTablespace(server: string, name: string, location: string): Promise<void> {
+    if (typeof name !== 'string' || !/^[a-z_][a-z0-9_]{0,62}$/.test(name) || name.startsWith('pg_')) {
+      throw new TenantryError('INVALID_ARGUMENT', {
+        what: 'tablespace name',
+        problem: `${JSON.stringify(name)} must be lower-case letters, digits or _, and not start with pg_`,
+      });
+    }
+    if (typeof location !== 'string' || !location.startsWith('/')) {
+      throw new TenantryError('INVALID_ARGUMENT', {
+        what: 'tablespace location',
+        problem: 'expected an absolute directory path on the server machine',
+      });
+    }
+    const { rowCount } = await this.#admin.query('SELECT 1 FROM tenantry.server WHERE name = $1', [server]);
+    if (!rowCount) throw new TenantryError('SERVER_NOT_FOUND', { server });
+    await probe(await this.url(server), async (client) => {
+      await client.query(
+        `CREATE TABLESPACE ${pg.escapeIdentifier(name)} LOCATION ${pg.escapeLiteral(location)}`,
+      );
+      await client.query(
+        `GRANT CREATE ON TABLESPACE ${pg.escapeIdentifier(name)} TO ${pg.escapeIdentifier(this.#roles.owner)}`,
+      );
+    });
+  }
+
   /** Gives every registered server its budget in the pool manager (at start-up). */
   async load(defaultBudget: number | undefined): Promise<void> {
     const { rows } = await this.#admin.query<{ name: string; budget: number | null }>(

@@ -8,7 +8,7 @@ import {
   type Lease,
   type PoolTarget,
 } from '../pool/index.js';
-import { TenantryError, fromDatabaseError } from '../errors.js';
+import { TenantryError, fromDatabaseError, isTenantryError } from '../errors.js';
 import { runWithPrelude, type PreludeStatement } from './tenant-query.js';
 
 /** Query input accepted by {@link TenantDb.query}: SQL text or a node-postgres query config. */
@@ -67,6 +67,24 @@ export interface TenantRoute {
 /** Checks out connections for a route. */
 export type Acquire = (target: PoolTarget) => Promise<Lease>;
 
+/** Whether `error` means the connection died: a raw connection error, or one already wrapped. */
+function isLost(error: unknown): boolean {
+  return isTenantryError(error, 'CONNECTION_LOST') || isConnectionError(error);
+}
+
+/**
+ * A connection error as `TENANTRY_ERR_CONNECTION_LOST` (the original, with its SQLSTATE, as
+ * `cause`); any other error as {@link fromDatabaseError} maps it.
+ */
+function toTenantryError(error: unknown): unknown {
+  if (isTenantryError(error)) return error;
+  if (!isConnectionError(error)) return fromDatabaseError(error);
+  const original = error as Error & { code?: unknown };
+  const problem =
+    typeof original.code === 'string' ? `${original.message}, ${original.code}` : original.message;
+  return new TenantryError('CONNECTION_LOST', { problem }, { cause: error });
+}
+
 function sqlOf(config: pg.QueryConfig): string {
   return typeof config.text === 'string' ? config.text : '';
 }
@@ -104,7 +122,7 @@ class Transaction implements TenantDb {
       return await runWithPrelude<R>(this.#lease.client, [{ text: 'BEGIN' }, ...this.#route.prelude], config);
     } catch (error) {
       if (isConnectionError(error)) this.#lease.markBroken();
-      throw fromDatabaseError(error);
+      throw toTenantryError(error);
     }
   }
 
@@ -118,7 +136,10 @@ class Transaction implements TenantDb {
         // awaited inside the context, so a lazy thenable (a query builder) runs as this tenant
         async () => await fn(this),
       );
-      await this.#lease.client.query(`RELEASE SAVEPOINT ${name}`);
+      await this.#lease.client.query(`RELEASE SAVEPOINT ${name}`).catch((error: unknown) => {
+        if (isConnectionError(error)) this.#lease.markBroken();
+        throw toTenantryError(error);
+      });
       return result;
     } catch (error) {
       await this.#lease.client.query(`ROLLBACK TO SAVEPOINT ${name}`).catch(() => undefined);
@@ -141,7 +162,12 @@ class Transaction implements TenantDb {
     if (this.#done) return;
     this.#done = true;
     if (!this.#begun) return;
-    await this.#lease.client.query(commit ? 'COMMIT' : 'ROLLBACK');
+    try {
+      await this.#lease.client.query(commit ? 'COMMIT' : 'ROLLBACK');
+    } catch (error) {
+      if (isConnectionError(error)) this.#lease.markBroken();
+      throw toTenantryError(error);
+    }
   }
 }
 
@@ -185,7 +211,7 @@ export class PooledTenantDb implements TenantDb {
         if (!isConnectionError(error)) throw fromDatabaseError(error);
         lease.markBroken();
         // Retry once only a read that cannot have written anything.
-        if (attempt > 1 || !isRetryableRead(text)) throw error;
+        if (attempt > 1 || !isRetryableRead(text)) throw toTenantryError(error);
       } finally {
         lease.release();
       }
@@ -206,9 +232,9 @@ export class PooledTenantDb implements TenantDb {
       await tx.finish(true);
       return result;
     } catch (error) {
-      if (isConnectionError(error)) lease.markBroken();
+      if (isLost(error)) lease.markBroken();
       await tx.finish(false).catch(() => undefined);
-      throw error;
+      throw isConnectionError(error) ? toTenantryError(error) : error;
     } finally {
       lease.release();
     }

@@ -24,6 +24,9 @@ export class LoginReadiness {
   /** The tenant with its login role, ready to be used (the same object when it had one). */
   async ready(tenant: Tenant): Promise<Tenant> {
     const withRole = tenant.role ? tenant : await this.#createRole(tenant.id);
+    // A database tenant's own schema is made in its own database when it is provisioned; its
+    // roles may live on another server, unknown to the catalog's.
+    if (tenant.isolation === 'database') return withRole;
     let done = this.#ready.get(tenant.id);
     if (!done) {
       done = this.#query("SELECT set_config('tenantry.tenant', $1, true), tenantry.ensure_own_schema()", [

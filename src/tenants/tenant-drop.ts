@@ -17,12 +17,34 @@ import {
   tenantCredentialOwner,
   type DatabaseProvisioner,
 } from '../isolation/index.js';
+import { TENANT_OBJECTS_LOCK } from './orphans.js';
 
 /** SQL condition matching a tenant reference passed as text in `$1`. */
 export function whereRef(ref: TenantRef): string {
   if (typeof ref === 'number' || /^-?\d+$/.test(ref)) return 'id = $1::integer';
   if (/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(ref)) return 'uuid = $1::uuid';
   return 'lower(name) = lower($1)';
+}
+
+/**
+ * Records (in tenantry.tenant_object_intent) a tenant's database and roles on `server` that are
+ * about to be created or dropped outside a catalog transaction; repair removes them when the
+ * tenant row does not exist. The caller holds the tenant's advisory lock.
+ */
+export async function recordObjects(
+  client: pg.ClientBase,
+  action: 'create' | 'drop',
+  uuid: string,
+  server: string,
+  database: string,
+  roles: readonly string[],
+): Promise<void> {
+  await client.query(
+    `INSERT INTO tenantry.tenant_object_intent (server, kind, name, tenant_uuid, action)
+     SELECT $1, kind, name, $2, $3 FROM unnest($4::text[], $5::name[]) AS o(kind, name)
+     ON CONFLICT (server, kind, name) DO UPDATE SET tenant_uuid = EXCLUDED.tenant_uuid, action = EXCLUDED.action`,
+    [server, uuid, action, ['database', ...roles.map(() => 'role')], [database, ...roles]],
+  );
 }
 
 /** What dropping a tenant needs. */
@@ -87,6 +109,7 @@ export async function dropTenant(
 ): Promise<Record<string, number>> {
   if (options.force !== true) throw new TenantryError('FORCE_REQUIRED', { operation: 'Dropping a tenant' });
   const client = await deps.pool.connect();
+  let locked: string | undefined;
   try {
     await client.query('BEGIN');
     const { rows } = await client.query<TenantRow>(
@@ -112,19 +135,32 @@ export async function dropTenant(
     // pg_stat_activity knows dropped roles by oid only
     const oids = await roleOids(client, roles);
     const ownDatabase = tenant.isolation === 'database' && tenant.databaseName;
-    if (ownDatabase) await deps.credentials.remove(client, tenantCredentialOwner(tenant.id));
-    else await dropTenantObjects(client, tenant, roles);
+    if (ownDatabase) {
+      await deps.credentials.remove(client, tenantCredentialOwner(tenant.id));
+      // Dropped after the commit: recorded in the same transaction (under the tenant's lock, held
+      // until they are gone), so that repair finishes the drop when this process dies first.
+      await client.query('SELECT pg_advisory_lock($1, hashtext($2))', [TENANT_OBJECTS_LOCK, tenant.uuid]);
+      locked = tenant.uuid;
+      await recordObjects(client, 'drop', tenant.uuid, tenant.server, ownDatabase, roles);
+    } else await dropTenantObjects(client, tenant, roles);
     await client.query('DELETE FROM tenantry.tenant WHERE id = $1', [tenant.id]);
     await client.query('COMMIT');
     deps.onDropped(tenant);
-    if (ownDatabase && roles.length > 0) await deps.databases.drop(tenant.server, ownDatabase, roles);
-    else await endSessionsOf(deps.pool, oids);
+    if (ownDatabase) {
+      await deps.databases.drop(tenant.server, ownDatabase, roles);
+      await client.query('DELETE FROM tenantry.tenant_object_intent WHERE tenant_uuid = $1', [tenant.uuid]);
+    } else await endSessionsOf(deps.pool, oids);
     await deps.cache.reload();
     return deleted;
   } catch (error) {
     await client.query('ROLLBACK').catch(() => undefined);
     throw error;
   } finally {
+    if (locked !== undefined) {
+      await client
+        .query('SELECT pg_advisory_unlock($1, hashtext($2))', [TENANT_OBJECTS_LOCK, locked])
+        .catch(() => undefined);
+    }
     client.release();
   }
 }

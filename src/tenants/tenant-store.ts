@@ -23,7 +23,17 @@ import {
   type DatabaseProvisioner,
   type PermissionRoles,
 } from '../isolation/index.js';
-import { dropTenant, whereRef } from './tenant-drop.js';
+import { TENANT_OBJECTS_LOCK } from './orphans.js';
+import { dropTenant, recordObjects, whereRef } from './tenant-drop.js';
+import { TenantRepair, type RepairOptions, type RepairReport } from './tenant-repair.js';
+import {
+  checkTablespaceName,
+  moveDatabase,
+  moveSchemaRelations,
+  onServer,
+  requireOwnStorage,
+  requireTablespace,
+} from './tenant-tablespace.js';
 import type { Permission } from '../identity/names.js';
 
 const NAME = /^[A-Za-z][A-Za-z0-9_.-]{0,62}$/;
@@ -43,10 +53,36 @@ export interface CreateTenantInput {
    * run SQL the tenant wrote. Needs a master key: the password is sealed in the catalog.
    */
   readonly loginRole?: boolean;
+  /**
+   * Tablespace (storage area, seed 004's areas) of a `schema` or `database` tenant on its
+   * server: its tables and indexes, or its whole database, are created there.
+   */
+  readonly tablespace?: string;
+}
+
+/** Options of {@link TenantStore.setTablespace}. */
+export interface SetTablespaceOptions {
+  /**
+   * Database tenants: how long sessions inside a transaction get to finish before they are
+   * ended for the move (default 5,000 ms).
+   */
+  readonly graceMs?: number;
 }
 
 /** Called after a tenant's objects were dropped, to close its pools. */
 export type TenantDroppedHook = (tenant: Tenant) => void;
+
+/** What {@link TenantStore.setLimits} accepts; a field left out keeps its current value. */
+export interface TenantLimits {
+  /**
+   * Each statement of the tenant is cancelled after this many ms (SQLSTATE 57014), on every
+   * face; `null` removes the limit (the server's default applies).
+   */
+  readonly statementTimeoutMs?: number | null;
+}
+
+/** The largest statement timeout PostgreSQL accepts (ms). */
+const MAX_TIMEOUT_MS = 2_147_483_647;
 
 /** Tenant lifecycle operations on the catalog, run by the operator's connection. */
 export class TenantStore {
@@ -57,6 +93,8 @@ export class TenantStore {
   readonly #onDropped: TenantDroppedHook;
   readonly #databases: DatabaseProvisioner;
   readonly #permissionRoles: PermissionRoles;
+  readonly #serverUrl: ((server: string) => Promise<string>) | undefined;
+  readonly #closePools: ((tenant: Tenant) => void) | undefined;
 
   constructor(options: {
     pool: pg.Pool;
@@ -66,7 +104,13 @@ export class TenantStore {
     databases: DatabaseProvisioner;
     permissionRoles: PermissionRoles;
     onDropped: TenantDroppedHook;
+    /** The operator URL of a registered server (tablespaces of database tenants). */
+    serverUrl?: (server: string) => Promise<string>;
+    /** Closes this process's pools of a tenant (before its database is moved). */
+    closePools?: (tenant: Tenant) => void;
   }) {
+    this.#serverUrl = options.serverUrl;
+    this.#closePools = options.closePools;
     this.#permissionRoles = options.permissionRoles;
     this.#pool = options.pool;
     this.#cache = options.cache;
@@ -107,10 +151,12 @@ export class TenantStore {
         problem: `${String(isolation)} is not shared, schema or database`,
       });
     }
+    const tablespace = input.tablespace === undefined ? undefined : checkTablespaceName(input.tablespace);
+    if (tablespace !== undefined) requireOwnStorage({ name: input.name, isolation, kind });
     const idExpr =
       kind === 'super' ? "-nextval('tenantry.super_tenant_id')" : "nextval('tenantry.regular_tenant_id')";
     if (isolation === 'database')
-      return this.#createDatabaseTenant(input.name, kind, idExpr, input.server ?? 'main');
+      return this.#createDatabaseTenant(input.name, kind, idExpr, input.server ?? 'main', tablespace);
     if (input.server !== undefined && input.server !== 'main') {
       throw new TenantryError('INVALID_ARGUMENT', {
         what: 'server',
@@ -118,6 +164,7 @@ export class TenantStore {
           'shared and schema tenants live on the catalog server (main); place database tenants elsewhere',
       });
     }
+    if (tablespace !== undefined) await requireTablespace(this.#pool, tablespace, 'main');
     const uuid = randomUUID();
     const objectName = tenantObjectName(uuid);
     try {
@@ -141,10 +188,15 @@ export class TenantStore {
         }
         if (isolation === 'schema') {
           await provisionSchema(client, objectName, tenantFaceSchema(uuid), objectName);
-          await client.query('UPDATE tenantry.tenant SET schema_name = $2 WHERE id = $1', [
+          await client.query('UPDATE tenantry.tenant SET schema_name = $2, tablespace = $3 WHERE id = $1', [
             tenantId,
             objectName,
+            tablespace ?? null,
           ]);
+          // After the update: a catalog trigger adds the runtime tables to the schema then.
+          if (tablespace !== undefined) {
+            await moveSchemaRelations(client, { uuid, schemaName: objectName }, tablespace);
+          }
         }
         return tenantId;
       });
@@ -162,7 +214,13 @@ export class TenantStore {
    * Creates a database tenant: its role and database on the server first (not transactional),
    * then its catalog rows in one transaction; when that fails, the database and role are removed.
    */
-  async #createDatabaseTenant(name: string, kind: string, idExpr: string, server: string): Promise<Tenant> {
+  async #createDatabaseTenant(
+    name: string,
+    kind: string,
+    idExpr: string,
+    server: string,
+    tablespace: string | undefined,
+  ): Promise<Tenant> {
     const { rows: taken } = await this.#pool.query(
       'SELECT 1 FROM tenantry.tenant WHERE lower(name) = lower($1)',
       [name],
@@ -170,38 +228,120 @@ export class TenantStore {
     if (taken.length > 0) throw new TenantryError('TENANT_EXISTS', { tenant: name });
     const { rows: known } = await this.#pool.query('SELECT 1 FROM tenantry.server WHERE name = $1', [server]);
     if (known.length === 0) throw new TenantryError('SERVER_NOT_FOUND', { server });
+    if (tablespace !== undefined) {
+      await onServer(await this.#urlOf(server), (client) => requireTablespace(client, tablespace, server));
+    }
     const { rows } = await this.#pool.query<{ id: number }>(`SELECT ${idExpr} AS id`);
     const id = (rows[0] as { id: number }).id;
     const uuid = randomUUID();
     const objectName = tenantObjectName(uuid);
     const password = randomBytes(24).toString('base64url');
-    await this.#databases.create({ id, uuid, name }, server, {
-      database: objectName,
-      role: objectName,
-      password,
-    });
+    // The role and database are made outside any catalog transaction: recorded first (under the
+    // tenant's lock), so that `tenants.repair()` removes them when this process dies half-way.
+    // What a process that died creating or dropping a database tenant left there goes first.
+    await this.#repairer().finishRecorded(server);
+    const lock = await this.#pool.connect();
+    let locked = false;
     try {
-      await this.#transaction(async (client) => {
-        await client.query(
-          `INSERT INTO tenantry.tenant (id, uuid, name, kind, isolation, server, database_name)
-           VALUES ($1, $2, $3, $4, 'database', $5, $6)`,
-          [id, uuid, name, kind, server, objectName],
+      await lock.query('SELECT pg_advisory_lock($1, hashtext($2))', [TENANT_OBJECTS_LOCK, uuid]);
+      locked = true;
+      await recordObjects(lock, 'create', uuid, server, objectName, [objectName]);
+      await this.#databases.create({ id, uuid, name }, server, {
+        database: objectName,
+        role: objectName,
+        password,
+        ...(tablespace === undefined ? {} : { tablespace }),
+      });
+      try {
+        await lock.query('BEGIN');
+        await lock.query(
+          `INSERT INTO tenantry.tenant (id, uuid, name, kind, isolation, server, database_name, tablespace)
+           VALUES ($1, $2, $3, $4, 'database', $5, $6, $7)`,
+          [id, uuid, name, kind, server, objectName, tablespace ?? null],
         );
-        await client.query('INSERT INTO tenantry.tenant_role (role_name, tenant_id) VALUES ($1, $2)', [
+        await lock.query('INSERT INTO tenantry.tenant_role (role_name, tenant_id) VALUES ($1, $2)', [
           objectName,
           id,
         ]);
-        await this.#credentials.put(client, tenantCredentialOwner(id), 'password', password);
-      });
+        await this.#credentials.put(lock, tenantCredentialOwner(id), 'password', password);
+        await lock.query('DELETE FROM tenantry.tenant_object_intent WHERE tenant_uuid = $1', [uuid]);
+        await lock.query('COMMIT');
+      } catch (error) {
+        await lock.query('ROLLBACK').catch(() => undefined);
+        throw error;
+      }
     } catch (error) {
-      await this.#databases.drop(server, objectName, objectName).catch(() => undefined);
+      // Undo what was made; the records stay when that fails too (repair finishes it).
+      if (locked) {
+        await this.#databases
+          .drop(server, objectName, objectName)
+          .then(() => lock.query('DELETE FROM tenantry.tenant_object_intent WHERE tenant_uuid = $1', [uuid]))
+          .catch(() => undefined);
+      }
       if (error instanceof pg.DatabaseError && error.code === '23505') {
         throw new TenantryError('TENANT_EXISTS', { tenant: name }, { cause: error });
       }
       throw error;
+    } finally {
+      if (locked)
+        await lock
+          .query('SELECT pg_advisory_unlock($1, hashtext($2))', [TENANT_OBJECTS_LOCK, uuid])
+          .catch(() => undefined);
+      lock.release();
     }
     await this.#cache.reload();
     return this.show(id);
+  }
+
+  /** The operator URL of `server` (throws when this store was built without server access). */
+  async #urlOf(server: string): Promise<string> {
+    if (!this.#serverUrl) {
+      throw new TenantryError('INVALID_ARGUMENT', {
+        what: 'server',
+        problem: 'this tenant store cannot reach other servers',
+      });
+    }
+    return this.#serverUrl(server);
+  }
+
+  /**
+   * Moves a schema or database tenant into tablespace `tablespace` of its server (seed 004's
+   * areas), and records it. A schema tenant's tables and indexes move in one transaction (each
+   * table locked ACCESS EXCLUSIVE while its files are copied: the tenant's statements wait); a
+   * database tenant moves whole with `ALTER DATABASE … SET TABLESPACE`, which needs the
+   * database to itself: new sessions are refused meanwhile, sessions in a transaction get
+   * `graceMs` to finish, then every session is ended (the tenant's pools reconnect after).
+   * Throws `TENANTRY_ERR_TABLESPACE_NOT_FOUND`, `TENANTRY_ERR_TABLESPACE_UNSUPPORTED` (shared
+   * tenants) and `TENANTRY_ERR_TENANT_NOT_FOUND`.
+   */
+  async setTablespace(
+    ref: TenantRef,
+    tablespace: string,
+    options: SetTablespaceOptions = {},
+  ): Promise<Tenant> {
+    const name = checkTablespaceName(tablespace);
+    const tenant = await this.show(ref);
+    requireOwnStorage(tenant);
+    if (tenant.isolation === 'schema') {
+      await this.#transaction(async (client) => {
+        await requireTablespace(client, name, tenant.server);
+        await moveSchemaRelations(client, tenant, name);
+        await client.query('UPDATE tenantry.tenant SET tablespace = $2 WHERE id = $1', [tenant.id, name]);
+      });
+    } else {
+      const database = tenant.databaseName;
+      if (!database) throw new TenantryError('TENANT_NOT_FOUND', { tenant: tenant.name });
+      await onServer(await this.#urlOf(tenant.server), async (client) => {
+        await requireTablespace(client, name, tenant.server);
+        await moveDatabase(client, database, name, {
+          ...(options.graceMs === undefined ? {} : { graceMs: options.graceMs }),
+          closePools: () => this.#closePools?.(tenant),
+        });
+      });
+      await this.#pool.query('UPDATE tenantry.tenant SET tablespace = $2 WHERE id = $1', [tenant.id, name]);
+    }
+    await this.#cache.reload();
+    return this.show(tenant.id);
   }
 
   /**
@@ -303,6 +443,75 @@ export class TenantStore {
     }
     await this.#cache.reload();
     return toTenant(rows[0]);
+  }
+
+  /**
+   * Sets the tenant's limits (docs/security.md, "Per-tenant limits"): the catalog row, and on
+   * each of the tenant's login roles on this server a role setting (`ALTER ROLE … SET
+   * statement_timeout`), in one transaction; this process's pools of the tenant are closed so
+   * its next statement runs in a new session under the new limit (other processes: their new
+   * sessions, and every transaction on the application-role path at once).
+   * The application-role path sets it per transaction. Throws `TENANTRY_ERR_TENANT_NOT_FOUND`
+   * and `TENANTRY_ERR_INVALID_ARGUMENT` (not a positive integer of ms, or `null`).
+   */
+  async setLimits(ref: TenantRef, limits: TenantLimits): Promise<Tenant> {
+    const timeout = limits.statementTimeoutMs;
+    if (
+      timeout !== undefined &&
+      timeout !== null &&
+      !(Number.isInteger(timeout) && timeout > 0 && timeout <= MAX_TIMEOUT_MS)
+    ) {
+      throw new TenantryError('INVALID_ARGUMENT', {
+        what: 'statementTimeoutMs',
+        problem: `${String(timeout)} is not a positive whole number of milliseconds (or null for none)`,
+      });
+    }
+    const tenant = await this.show(ref);
+    if (timeout === undefined) return tenant;
+    await this.#transaction(async (client) => {
+      await client.query('UPDATE tenantry.tenant SET statement_timeout_ms = $2 WHERE id = $1', [
+        tenant.id,
+        timeout,
+      ]);
+      const { rows } = await client.query<{ role_name: string }>(
+        `SELECT r.role_name FROM tenantry.tenant_role r JOIN pg_roles p ON p.rolname = r.role_name
+         WHERE r.tenant_id = $1 ORDER BY r.role_name`,
+        [tenant.id],
+      );
+      for (const { role_name: role } of rows) {
+        await client.query(
+          timeout === null
+            ? `ALTER ROLE ${pg.escapeIdentifier(role)} RESET statement_timeout`
+            : `ALTER ROLE ${pg.escapeIdentifier(role)} SET statement_timeout = ${Math.trunc(timeout)}`,
+        );
+      }
+    });
+    await this.#cache.reload();
+    const changed = await this.show(tenant.id);
+    this.#closePools?.(changed);
+    return changed;
+  }
+
+  /**
+   * Finds and removes what a process killed during a catalog change left behind, on every
+   * registered server: databases and roles of database tenants whose creation or drop did not
+   * finish, login roles in this catalog's tenant groups and tenant schemas of the catalog
+   * database that belong to no tenant — and brings database tenants that missed a declared
+   * table up to the registry. Objects of tenants being moved (`tenantry.tenant_move`), of
+   * creations still under way in a live process, and of other catalogs on the same server are
+   * left alone. `{ dryRun: true }` only reports. See docs/faults.md.
+   */
+  repair(options: RepairOptions = {}): Promise<RepairReport> {
+    return this.#repairer().run(options);
+  }
+
+  #repairer(): TenantRepair {
+    return new TenantRepair({
+      pool: this.#pool,
+      roles: this.#roles,
+      databases: this.#databases,
+      serverUrl: (server) => this.#urlOf(server),
+    });
   }
 
   /**

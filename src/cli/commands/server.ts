@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { withTenantry, type GlobalFlags } from '../connect.js';
 import { out, printJson, printTable } from '../output.js';
 
-/** `tenantry server add|list|remove`: the servers tenants can be placed on. */
+/** `tenantry server add|list|create-tablespace|remove`: the servers tenants can be placed on. */
 export function serverCommand(globals: () => GlobalFlags): Command {
   const server = new Command('server').description(
     'register the PostgreSQL servers tenants can be placed on',
@@ -32,6 +32,20 @@ export function serverCommand(globals: () => GlobalFlags): Command {
         if (opts.json) printJson(servers);
         else
           printTable(servers.map((s) => ({ name: s.name, budget: s.budget ?? 'auto', tenants: s.tenants })));
+      });
+    });
+
+  server
+    .command('create-tablespace <server> <tablespace>')
+    .description('create a tablespace (storage area for schema and database tenants) on a registered server')
+    .requiredOption(
+      '--location <dir>',
+      'absolute, empty directory on that machine, owned by the OS user PostgreSQL runs as',
+    )
+    .action(async (name: string, tablespace: string, opts: { location: string }) => {
+      await withTenantry(globals(), async (t) => {
+        await t.servers.createTablespace(name, tablespace, opts.location);
+        out(`tablespace ${tablespace} created on server ${name}`);
       });
     });
 

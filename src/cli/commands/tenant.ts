@@ -1,7 +1,11 @@
 import { Command, Option } from 'commander';
 import type { Tenant } from '../../catalog/index.js';
+import { TenantryError } from '../../errors.js';
 import { withTenantry, type GlobalFlags } from '../connect.js';
 import { out, printJson, printTable } from '../output.js';
+import { addMoveCommands } from './tenant-move.js';
+import { addRepairCommand } from './tenant-repair.js';
+import { addTransferCommands } from './tenant-transfer.js';
 
 function row(t: Tenant): Record<string, unknown> {
   return {
@@ -12,6 +16,7 @@ function row(t: Tenant): Record<string, unknown> {
     isolation: t.isolation,
     server: t.server,
     role: t.role ?? '',
+    tablespace: t.tablespace ?? '',
     uuid: t.uuid,
   };
 }
@@ -21,15 +26,35 @@ function show(t: Tenant, json: boolean | undefined): void {
   else printTable([row(t)]);
 }
 
+const UNITS: Record<string, number> = { ms: 1, s: 1_000, min: 60_000 };
+
+/**
+ * A duration flag in ms: `500ms`, `2s`, `1min`, a bare number of ms, or `none` / `0` (no limit:
+ * null). Throws `TENANTRY_ERR_INVALID_ARGUMENT`.
+ */
+export function parseDuration(text: string): number | null {
+  const value = text.trim().toLowerCase();
+  if (value === 'none' || value === 'off' || value === '0') return null;
+  const match = /^(\d+(?:\.\d+)?)\s*(ms|s|min)?$/.exec(value);
+  if (!match) {
+    throw new TenantryError('INVALID_ARGUMENT', {
+      what: 'duration',
+      problem: `${JSON.stringify(text)} is not a duration such as 500ms, 2s or 1min (or none)`,
+    });
+  }
+  return Math.round(Number(match[1]) * (UNITS[match[2] ?? 'ms'] ?? 1));
+}
+
 interface CreateFlags {
   kind: 'regular' | 'super';
   isolation: 'shared' | 'schema' | 'database';
   loginRole?: boolean;
   server: string;
+  tablespace?: string;
   json?: boolean;
 }
 
-/** `tenantry tenant create|list|show|disable|enable|lock|unlock|drop`. */
+/** `tenantry tenant create|list|show|disable|enable|lock|unlock|set-tablespace|drop`. */
 export function tenantCommand(globals: () => GlobalFlags): Command {
   const tenant = new Command('tenant').description('create and manage tenants');
 
@@ -49,6 +74,7 @@ export function tenantCommand(globals: () => GlobalFlags): Command {
       'give a shared tenant its own login role (schema and database tenants always have one)',
     )
     .option('--server <name>', 'registered server of a database tenant', 'main')
+    .option('--tablespace <name>', 'tablespace (storage area) of a schema or database tenant')
     .option('--json', 'print JSON')
     .action(async (name: string, opts: CreateFlags) => {
       await withTenantry(globals(), async (t) => {
@@ -58,6 +84,7 @@ export function tenantCommand(globals: () => GlobalFlags): Command {
           isolation: opts.isolation,
           loginRole: opts.loginRole === true,
           server: opts.server,
+          ...(opts.tablespace === undefined ? {} : { tablespace: opts.tablespace }),
         });
         show(created, opts.json);
       });
@@ -113,6 +140,40 @@ export function tenantCommand(globals: () => GlobalFlags): Command {
   }
 
   tenant
+    .command('set-tablespace <tenant> <tablespace>')
+    .description(
+      'move a schema or database tenant into another tablespace (schema: locks its tables while copying; database: ends its sessions)',
+    )
+    .option('--grace <ms>', 'database tenants: how long open transactions may finish first', '5000')
+    .option('--json', 'print JSON')
+    .action(async (ref: string, tablespace: string, opts: { grace: string; json?: boolean }) => {
+      await withTenantry(globals(), async (t) => {
+        const graceMs = Number(opts.grace);
+        show(await t.tenants.setTablespace(ref, tablespace, { graceMs }), opts.json);
+      });
+    });
+
+  tenant
+    .command('limits <tenant>')
+    .description("set a tenant's limits (every face: library, gateway, HTTP); without options, show them")
+    .option(
+      '--statement-timeout <duration>',
+      'cancel each statement of the tenant after this long (e.g. 500ms, 2s, 1min; none: no limit)',
+    )
+    .option('--json', 'print JSON')
+    .action(async (ref: string, opts: { statementTimeout?: string; json?: boolean }) => {
+      await withTenantry(globals(), async (t) => {
+        const changed =
+          opts.statementTimeout === undefined
+            ? await t.tenants.show(ref)
+            : await t.tenants.setLimits(ref, { statementTimeoutMs: parseDuration(opts.statementTimeout) });
+        const limits = { tenant: changed.name, statementTimeoutMs: changed.statementTimeoutMs };
+        if (opts.json) printJson(limits);
+        else printTable([{ ...limits, statementTimeoutMs: limits.statementTimeoutMs ?? 'none' }]);
+      });
+    });
+
+  tenant
     .command('drop <tenant>')
     .description('delete a tenant and all its rows, in one transaction (needs --force)')
     .option('--force', 'really delete')
@@ -125,5 +186,8 @@ export function tenantCommand(globals: () => GlobalFlags): Command {
       });
     });
 
+  addTransferCommands(tenant, globals);
+  addMoveCommands(tenant, globals);
+  addRepairCommand(tenant, globals);
   return tenant;
 }

@@ -52,7 +52,7 @@ export function tenantRef(value: string): number | string {
   return /^-?[0-9]{1,9}$/.test(value) ? Number(value) : value;
 }
 
-/** `/v1/admin/tenants…`: create, list, show, disable, enable, lock, unlock, drop. */
+/** `/v1/admin/tenants…`: create, list, show, disable, enable, lock, unlock, limits, drop. */
 export function adminTenantRoutes(app: FastifyInstance, ctx: HttpContext): void {
   const base = { tags: ['admin'], security: [{ bearer: [] }] };
   const preHandler = adminOnly(ctx);
@@ -130,6 +130,37 @@ export function adminTenantRoutes(app: FastifyInstance, ctx: HttpContext): void 
         tenantView(await tenants[action](tenantRef((request.params as { tenant: string }).tenant))),
     );
   }
+
+  app.put(
+    '/v1/admin/tenants/:tenant/limits',
+    {
+      preHandler,
+      schema: {
+        ...base,
+        summary: "Set a tenant's limits (statementTimeoutMs: ms per statement on every face; null: none).",
+        params: tenantParams,
+        body: {
+          type: 'object',
+          properties: {
+            statementTimeoutMs: { type: ['integer', 'null'], minimum: 1, maximum: 2_147_483_647 },
+          },
+          additionalProperties: false,
+        },
+        response: {
+          200: {
+            type: 'object',
+            properties: { tenant: { type: 'string' }, statementTimeoutMs: { type: ['integer', 'null'] } },
+          },
+          ...adminErrors,
+        },
+      },
+    },
+    async (request) => {
+      const body = request.body as { statementTimeoutMs?: number | null };
+      const changed = await tenants.setLimits(tenantRef((request.params as { tenant: string }).tenant), body);
+      return { tenant: changed.name, statementTimeoutMs: changed.statementTimeoutMs };
+    },
+  );
 
   app.delete(
     '/v1/admin/tenants/:tenant',

@@ -12,51 +12,67 @@ REVOKE ALL ON tenantry.fleet_version FROM PUBLIC;
 -- Turns a fresh clone of the template into tenant new_id's database: the template's tenant row
 -- and role mapping become the tenant's, its face schema is renamed, every privilege the
 -- template's role holds here passes to the tenant's role, and the database is closed to all but
--- the application role and the tenant's role.
+-- the application role and the tenant's role. The privileges are granted by one script (one
+-- GRANT per set of objects with the same privileges), with the event triggers skipped
+-- (session_replication_role = replica, after the row changes): they guard tenant sessions.
 CREATE OR REPLACE FUNCTION tenantry.fleet_adopt(template_role name, new_role name, app_role name, new_id integer,
                                                 new_uuid uuid, new_name text) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
-  r        record;
   old_id   integer;
   old_face name;
   new_face name := 'tenantry_f_' || replace(new_uuid::text, '-', '');
   tpl      oid := template_role::regrole;
+  replica  text := current_setting('session_replication_role');
+  script   text;
 BEGIN
   SELECT tr.tenant_id INTO old_id FROM tenantry.tenant_role tr WHERE tr.role_name = template_role;
   SELECT 'tenantry_f_' || replace(t.uuid::text, '-', '') INTO old_face FROM tenantry.tenant t WHERE t.id = old_id;
   INSERT INTO tenantry.tenant (id, uuid, name) VALUES (new_id, new_uuid, new_name);
   UPDATE tenantry.tenant_role tr SET role_name = new_role, tenant_id = new_id WHERE tr.role_name = template_role;
   DELETE FROM tenantry.tenant WHERE id = old_id;
+  BEGIN
+    PERFORM set_config('session_replication_role', 'replica', true);
+  EXCEPTION WHEN insufficient_privilege THEN NULL;
+  END;
   EXECUTE format('ALTER SCHEMA %I RENAME TO %I', old_face, new_face);
-  FOR r IN SELECT c.oid::regclass AS rel, c.relkind, string_agg(a.privilege_type, ', ') AS privs
-           FROM pg_class c CROSS JOIN LATERAL aclexplode(c.relacl) a
-           WHERE a.grantee = tpl GROUP BY 1, 2 LOOP
-    EXECUTE format('GRANT %s ON %s %s TO %I', r.privs, CASE WHEN r.relkind = 'S' THEN 'SEQUENCE' ELSE 'TABLE' END,
-                   r.rel, new_role);
-  END LOOP;
-  FOR r IN SELECT c.attrelid::regclass AS rel, string_agg(DISTINCT a.privilege_type, ',') AS privs,
-                  string_agg(quote_ident(c.attname), ', ' ORDER BY c.attnum) AS cols
-           FROM pg_attribute c CROSS JOIN LATERAL aclexplode(c.attacl) a
-           WHERE a.grantee = tpl AND NOT c.attisdropped GROUP BY c.attrelid, a.privilege_type LOOP
-    EXECUTE format('GRANT %s (%s) ON %s TO %I', r.privs, r.cols, r.rel, new_role);
-  END LOOP;
-  FOR r IN SELECT n.nspname, string_agg(a.privilege_type, ', ') AS privs
-           FROM pg_namespace n CROSS JOIN LATERAL aclexplode(n.nspacl) a
-           WHERE a.grantee = tpl GROUP BY 1 LOOP
-    EXECUTE format('GRANT %s ON SCHEMA %I TO %I', r.privs, r.nspname, new_role);
-  END LOOP;
-  FOR r IN SELECT DISTINCT p.oid::regprocedure AS fn
-           FROM pg_proc p CROSS JOIN LATERAL aclexplode(p.proacl) a
-           WHERE a.grantee = tpl AND a.privilege_type = 'EXECUTE' LOOP
-    EXECUTE format('GRANT EXECUTE ON ROUTINE %s TO %I', r.fn, new_role);
-  END LOOP;
-  EXECUTE format('DROP OWNED BY %I', template_role);
-  EXECUTE format('REVOKE ALL ON DATABASE %I FROM PUBLIC', current_database());
-  EXECUTE format('GRANT CONNECT, TEMPORARY ON DATABASE %I TO %I, %I', current_database(), app_role, new_role);
-  EXECUTE format('ALTER ROLE %I IN DATABASE %I SET search_path = %I, tenantry_v', new_role, current_database(), new_face);
+  WITH rel AS (
+    -- per relation: its privileges and its column privileges, as one privilege list
+    SELECT c.oid, CASE WHEN c.relkind = 'S' THEN 'SEQUENCE' ELSE 'TABLE' END AS kind,
+           concat_ws(', ',
+             (SELECT string_agg(a.privilege_type, ', ' ORDER BY a.privilege_type)
+              FROM aclexplode(c.relacl) a WHERE a.grantee = tpl),
+             (SELECT string_agg(format('%s (%s)', p.privilege_type, p.cols), ', ' ORDER BY p.privilege_type)
+              FROM (SELECT a.privilege_type, string_agg(quote_ident(t.attname), ', ' ORDER BY t.attnum) AS cols
+                    FROM pg_attribute t CROSS JOIN LATERAL aclexplode(t.attacl) a
+                    WHERE t.attrelid = c.oid AND a.grantee = tpl AND NOT t.attisdropped
+                    GROUP BY a.privilege_type) p)) AS privs
+    FROM pg_class c
+    WHERE EXISTS (SELECT 1 FROM aclexplode(c.relacl) a WHERE a.grantee = tpl)
+       OR EXISTS (SELECT 1 FROM pg_attribute t CROSS JOIN LATERAL aclexplode(t.attacl) a
+                  WHERE t.attrelid = c.oid AND t.attacl IS NOT NULL AND a.grantee = tpl AND NOT t.attisdropped)
+  )
+  SELECT concat(
+           (SELECT string_agg(format('GRANT %s ON %s %s TO %I;', g.privs, g.kind, g.rels, new_role), '')
+            FROM (SELECT privs, kind, string_agg(oid::regclass::text, ', ' ORDER BY oid) AS rels FROM rel GROUP BY privs, kind) g),
+           (SELECT string_agg(format('GRANT %s ON SCHEMA %s TO %I;', g.privs, g.nsps, new_role), '')
+            FROM (SELECT privs, string_agg(quote_ident(nspname), ', ' ORDER BY nspname) AS nsps
+                  FROM (SELECT n.nspname, string_agg(a.privilege_type, ', ' ORDER BY a.privilege_type) AS privs
+                        FROM pg_namespace n CROSS JOIN LATERAL aclexplode(n.nspacl) a
+                        WHERE a.grantee = tpl GROUP BY n.nspname) s GROUP BY privs) g),
+           (SELECT format('GRANT EXECUTE ON ROUTINE %s TO %I;', string_agg(f.fn::text, ', ' ORDER BY f.fn), new_role)
+            FROM (SELECT DISTINCT p.oid::regprocedure AS fn
+                  FROM pg_proc p CROSS JOIN LATERAL aclexplode(p.proacl) a
+                  WHERE a.grantee = tpl AND a.privilege_type = 'EXECUTE') f
+            HAVING count(*) > 0))
+  INTO script;
+  EXECUTE script || format('DROP OWNED BY %I;', template_role)
+    || format('REVOKE ALL ON DATABASE %I FROM PUBLIC;', current_database())
+    || format('GRANT CONNECT, TEMPORARY ON DATABASE %I TO %I, %I;', current_database(), app_role, new_role)
+    || format('ALTER ROLE %I IN DATABASE %I SET search_path = %I, tenantry_v', new_role, current_database(), new_face);
+  PERFORM set_config('session_replication_role', replica, true);
 END
 $fn$;
 REVOKE ALL ON FUNCTION tenantry.fleet_adopt(name, name, name, integer, uuid, text) FROM PUBLIC;
