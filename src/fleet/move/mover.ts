@@ -88,7 +88,14 @@ export class MoveRun {
   readonly #options: MoveOptions;
   #row: MoveRow;
   #tenant: Tenant;
-  readonly #report: { rows: number; changes: number; copyMs: number; pauseMs: number; verified: number };
+  readonly #report: {
+    rows: number;
+    changes: number;
+    copyMs: number;
+    snapshotVerifyMs: number;
+    pauseMs: number;
+    verified: number;
+  };
   /** Keys changed since a snapshot copy this run verified; undefined after a resume (then all is re-checked). */
   #touched: TouchedKeys | undefined;
   /** How long each part of the cut-over took (ms). */
@@ -99,7 +106,7 @@ export class MoveRun {
     this.#tenant = tenant;
     this.#row = row;
     this.#options = options;
-    this.#report = { rows: 0, changes: 0, copyMs: 0, pauseMs: 0, verified: 0 };
+    this.#report = { rows: 0, changes: 0, copyMs: 0, snapshotVerifyMs: 0, pauseMs: 0, verified: 0 };
   }
 
   #progress(event: MoveProgress): void {
@@ -145,6 +152,7 @@ export class MoveRun {
       rows: this.#report.rows || Number(stats['rows'] ?? 0),
       changes: this.#report.changes,
       copyMs: this.#report.copyMs || Number(stats['copyMs'] ?? 0),
+      snapshotVerifyMs: this.#report.snapshotVerifyMs || Number(stats['snapshotVerifyMs'] ?? 0),
       pauseMs: this.#report.pauseMs || Number(stats['pauseMs'] ?? 0),
       totalMs,
       verifiedTables: this.#report.verified || Number(stats['verifiedTables'] ?? 0),
@@ -208,7 +216,7 @@ export class MoveRun {
     });
   }
 
-  async #copy(source: Db, target: Db, tables: readonly MoveTable[]): Promise<void> {
+  async #copy(source: pg.ClientBase, target: pg.ClientBase, tables: readonly MoveTable[]): Promise<void> {
     const id = this.#tenant.id;
     await installCapture(source, id, tables, this.#row.source.isolation === 'shared');
     // every write not in the snapshot below is now captured: transactions older than the triggers are over
@@ -228,6 +236,7 @@ export class MoveRun {
       );
       // the copy against its own snapshot, outside the write pause: the cut-over then re-checks
       // only the rows changed since (and every count)
+      this.#report.copyMs = Date.now() - started;
       this.#progress({ phase: 'copy', message: `verifying ${rows} copied rows` });
       this.#compare(
         await checksums(source, id, tables, 'source'),
@@ -239,8 +248,11 @@ export class MoveRun {
       await source.query('COMMIT').catch(() => undefined);
     }
     this.#report.rows = rows;
-    this.#report.copyMs = Date.now() - started;
-    await this.#phase('catchup', { applied: '0', stats: { rows, copyMs: this.#report.copyMs } });
+    this.#report.snapshotVerifyMs = Date.now() - started - this.#report.copyMs;
+    await this.#phase('catchup', {
+      applied: '0',
+      stats: { rows, copyMs: this.#report.copyMs, snapshotVerifyMs: this.#report.snapshotVerifyMs },
+    });
   }
 
   /** Applies captured changes until few remain, then fences, drains, verifies and switches. */

@@ -1,9 +1,12 @@
+import { Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
+import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import type { Captured, Db } from './capture.js';
 import type { MoveTable, Side } from './tables.js';
 
 const q = pg.escapeIdentifier;
-/** Rows per batch when copying and per round of catching up. */
+/** Captured changes applied per round of catching up. */
 export const BATCH = 2000;
 
 /**
@@ -20,36 +23,38 @@ export async function prepareSession(db: Db, tenantId: number): Promise<void> {
   await db.query('SET session_replication_role = replica').catch(() => undefined);
 }
 
-function insertSql(table: MoveTable, upsert: boolean): string {
+/** Upserts rows (JSON texts of the old copy's rows) into the new copy. */
+async function upsertRows(target: Db, table: MoveTable, rows: readonly string[]): Promise<void> {
+  if (rows.length === 0) return;
   const cols = table.columns.map(q).join(', ');
   const rest = table.columns.filter((c) => !table.key.includes(c));
-  const conflict = !upsert
-    ? ''
-    : rest.length === 0
-      ? ` ON CONFLICT (${table.key.map(q).join(', ')}) DO NOTHING`
-      : ` ON CONFLICT (${table.key.map(q).join(', ')}) DO UPDATE SET ${rest.map((c) => `${q(c)} = EXCLUDED.${q(c)}`).join(', ')}`;
-  return `INSERT INTO ${table.target} (${cols}) OVERRIDING SYSTEM VALUE
-          SELECT ${cols} FROM jsonb_populate_recordset(NULL::${table.target}, $1::jsonb)${conflict}`;
+  const conflict = `ON CONFLICT (${table.key.map(q).join(', ')}) DO ${
+    rest.length === 0 ? 'NOTHING' : `UPDATE SET ${rest.map((c) => `${q(c)} = EXCLUDED.${q(c)}`).join(', ')}`
+  }`;
+  await target.query(
+    `INSERT INTO ${table.target} (${cols}) OVERRIDING SYSTEM VALUE
+     SELECT ${cols} FROM jsonb_populate_recordset(NULL::${table.target}, $1::jsonb) ${conflict}`,
+    [`[${rows.join(',')}]`],
+  );
 }
 
-/** Writes rows (JSON texts of the old copy's rows) into the new copy. */
-async function writeRows(
-  target: Db,
-  table: MoveTable,
-  rows: readonly string[],
-  upsert: boolean,
-): Promise<void> {
-  if (rows.length === 0) return;
-  await target.query(insertSql(table, upsert), [`[${rows.join(',')}]`]);
+/** Counts the rows of COPY text going by (every row ends in a newline; newlines in values are escaped). */
+class RowCounter extends Transform {
+  rows = 0;
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    for (let at = chunk.indexOf(10); at !== -1; at = chunk.indexOf(10, at + 1)) this.rows++;
+    done(null, chunk);
+  }
 }
 
 /**
  * Copies the tenant's rows of every table from `source` — inside the caller's REPEATABLE READ
- * transaction, so one snapshot — to `target`, in batches. `onRows` hears each batch.
+ * transaction, so one snapshot — to `target`, streamed with COPY (text format, the columns both
+ * copies have; identity values kept). `onRows` hears the rows of each table; `signal` stops it.
  */
 export async function copySnapshot(
-  source: Db,
-  target: Db,
+  source: pg.ClientBase,
+  target: pg.ClientBase,
   tenantId: number,
   tables: readonly MoveTable[],
   onRows: (table: MoveTable, rows: number) => void,
@@ -57,25 +62,30 @@ export async function copySnapshot(
 ): Promise<number> {
   let total = 0;
   for (const table of tables) {
-    const cursor = q(`tenantry_move_${table.name.replace(/\W/g, '_')}`);
-    await source.query(
-      `DECLARE ${cursor} NO SCROLL CURSOR FOR
-       SELECT to_jsonb(t)::text AS row FROM ${table.source} t WHERE ${q(table.tenantColumn)} = ${Math.trunc(tenantId)}`,
-    );
-    for (;;) {
-      signal?.throwIfAborted();
-      const { rows } = await source.query<{ row: string }>(`FETCH ${BATCH} FROM ${cursor}`);
-      await writeRows(
-        target,
-        table,
-        rows.map((r) => r.row),
-        false,
+    signal?.throwIfAborted();
+    const cols = table.columns.map(q).join(', ');
+    const counter = new RowCounter();
+    let reported = 0;
+    const tick = setInterval(() => {
+      onRows(table, counter.rows - reported);
+      reported = counter.rows;
+    }, 500);
+    try {
+      await pipeline(
+        source.query(
+          copyTo(
+            `COPY (SELECT ${cols} FROM ${table.source} WHERE ${q(table.tenantColumn)} = ${Math.trunc(tenantId)}) TO STDOUT`,
+          ),
+        ),
+        counter,
+        target.query(copyFrom(`COPY ${table.target} (${cols}) FROM STDIN`)),
+        ...(signal ? [{ signal }] : []),
       );
-      total += rows.length;
-      onRows(table, rows.length);
-      if (rows.length < BATCH) break;
+    } finally {
+      clearInterval(tick);
     }
-    await source.query(`CLOSE ${cursor}`);
+    onRows(table, counter.rows - reported);
+    total += counter.rows;
   }
   return total;
 }
@@ -135,11 +145,10 @@ export async function applyChanges(
         [JSON.stringify(gone)],
       );
     }
-    await writeRows(
+    await upsertRows(
       target,
       table,
       rows.map((r) => r.row),
-      true,
     );
   }
 }

@@ -40,7 +40,10 @@ export interface MoveReport {
   readonly rows: number;
   /** Captured changes applied after the snapshot (this run). */
   readonly changes: number;
+  /** The snapshot copy (COPY of every table). */
   readonly copyMs: number;
+  /** Comparing the snapshot copy with its snapshot (counts and checksums), outside the pause. */
+  readonly snapshotVerifyMs: number;
   /** How long the tenant's writes were refused: from the fence to the catalog switch. */
   readonly pauseMs: number;
   readonly totalMs: number;
