@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { MoveTarget, Tenantry } from '../../src/index.js';
+import { audit, type MoveTarget, type Tenantry } from '../../src/index.js';
 import { withClient } from '../helpers/db.js';
 import { storeFixture, type Fixture } from '../helpers/fixtures.js';
 import { customers, SteadyWriter } from './move-helpers.js';
@@ -62,6 +62,9 @@ async function hop(to: MoveTarget): Promise<void> {
   );
   expect(others.rows[0]?.n).toBe(0);
   expect(await t.moves.list()).toEqual([]);
+  // nothing the move left behind looks like an isolation hazard
+  const audited = await audit(f.url);
+  expect(audited.findings.filter((x) => x.severity !== 'low')).toEqual([]);
 }
 
 describe('moving a tenant through every isolation model', () => {
