@@ -47,6 +47,8 @@ export class TransactionRelay {
   #acquiring = false;
   #status: 'I' | 'T' | 'E' = 'I';
   #dirty = false;
+  /** The attached backend is going away (an error after the transaction ended): discard, never reuse. */
+  #dying = false;
   #skipUntilSync = false;
   #gone = false;
   #onIdle: (() => void) | undefined;
@@ -299,6 +301,13 @@ export class TransactionRelay {
         if (head?.kind === 'E') this.#queue.shift();
         break;
       case 0x45 /* E ErrorResponse */:
+        if (this.#owesNothing()) {
+          // The client's transaction is over and nothing is owed: this is the backend's own
+          // farewell (FATAL 57P01 of a terminated backend, a shutdown), read in the same chunk as
+          // the ReadyForQuery. It is no longer the client's to see: drop the backend instead.
+          this.#dying = true;
+          return;
+        }
         forward = true;
         this.#txFailed = true;
         if (head && head.kind !== 'Q' && head.kind !== 'F') {
@@ -334,6 +343,17 @@ export class TransactionRelay {
     this.#txFailed = false;
   }
 
+  /** Between transactions in transaction mode: the attached backend owes the client nothing. */
+  #owesNothing(): boolean {
+    return (
+      this.#o.settings.poolMode === 'transaction' &&
+      this.#status === 'I' &&
+      this.#queue.empty &&
+      this.#held.length === 0 &&
+      !this.#unsynced
+    );
+  }
+
   #releasable(): boolean {
     return (
       this.#backend !== undefined &&
@@ -351,8 +371,10 @@ export class TransactionRelay {
     const link = this.#backend;
     if (!link) return;
     this.#backend = undefined;
-    link.release(this.#status, this.#dirty);
+    if (this.#dying) link.discard();
+    else link.release(this.#status, this.#dirty);
     this.#dirty = false;
+    this.#dying = false;
     this.#unsynced = false;
     this.#status = 'I';
     const onIdle = this.#onIdle;
