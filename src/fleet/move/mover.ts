@@ -238,11 +238,11 @@ export class MoveRun {
       // only the rows changed since (and every count)
       this.#report.copyMs = Date.now() - started;
       this.#progress({ phase: 'copy', message: `verifying ${rows} copied rows` });
-      this.#compare(
-        await checksums(source, id, tables, 'source'),
-        await checksums(target, id, tables, 'target'),
-        tables,
-      );
+      const [before, after] = await Promise.all([
+        checksums(source, id, tables, 'source'),
+        checksums(target, id, tables, 'target'),
+      ]);
+      this.#compare(before, after, tables);
       this.#touched = new TouchedKeys();
     } finally {
       await source.query('COMMIT').catch(() => undefined);
