@@ -143,6 +143,13 @@ describe('moving tenants between servers', () => {
     expect((await customers(t, 'Stayer')).size).toBe(1000);
     const list = await cli('tenant', 'moves', '--json');
     expect(JSON.parse(list.stdout)).toEqual([]);
+    // nothing the moves left behind is an orphan to repair (moved roles and databases are the tenants')
+    const repair = await cli('tenant', 'repair', '--dry-run', '--json');
+    expect(repair.code, repair.stderr).toBe(0);
+    expect(JSON.parse(repair.stdout)).toMatchObject({ dryRun: true, orphans: [], failed: false });
+    expect((await cli('tenant', 'repair')).stdout).toContain(
+      'no orphaned tenant databases, roles or schemas',
+    );
     const bad = await cli('tenant', 'move', 'Stayer', '--to', 'database', '--server', 'second');
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain('TENANTRY_ERR_INVALID_ARGUMENT');
