@@ -122,7 +122,8 @@ DECLARE
   rel      text;
 BEGIN
   PERFORM pg_advisory_xact_lock_shared(7303446191);
-  -- event triggers guard tenant sessions' DDL: this operator's clone skips them (and adds the write guard itself)
+  -- event triggers guard tenant sessions' DDL: this operator's clone skips them (and adds the write guard itself;
+  -- an operator who may not skip them gets it from the event trigger first, hence OR REPLACE below)
   BEGIN
     PERFORM set_config('session_replication_role', 'replica', true);
   EXCEPTION WHEN insufficient_privilege THEN NULL;
@@ -188,7 +189,7 @@ BEGIN
                         JOIN pg_sequence p ON p.seqrelid = q.oid
                         WHERE ad.adrelid = s.src AND seqs AND target_schema <> 'tenantry_template'), '')
            || CASE WHEN s.owner <> current_user THEN format('ALTER TABLE %s OWNER TO %I;', s.copy, s.owner) ELSE '' END
-           || format('CREATE TRIGGER tenantry_guard_write BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s
+           || format('CREATE OR REPLACE TRIGGER tenantry_guard_write BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s
                       FOR EACH STATEMENT EXECUTE FUNCTION tenantry.guard_write();', s.copy)
            || format('CREATE POLICY tenantry_isolation ON %1$s FOR ALL USING (%2$s) WITH CHECK (%2$s);', s.copy,
                      format('%I = (SELECT %s)', s.tenant_column, expr))
