@@ -1,43 +1,11 @@
-import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import {
-  inTransaction,
-  tenantFaceSchema,
-  tenantObjectName,
-  type CatalogRoles,
-  type CredentialStore,
-  type Tenant,
-  type TenantRef,
-} from '../../catalog/index.js';
+import type { Tenant } from '../../catalog/index.js';
 import { TenantryError } from '../../errors.js';
-import { withClient } from '../../isolation/database.js';
-import {
-  installCapture,
-  pruneLog,
-  readLog,
-  removeCapture,
-  setFence,
-  waitForOlderTransactions,
-  type Db,
-} from './capture.js';
-import {
-  createStagedRole,
-  dropDatabaseCopy,
-  dropRoles,
-  dropSchemaCopy,
-  moveCredentialOwner,
-  switchPlacement,
-} from './cutover.js';
-import {
-  checkMovable,
-  checkNoOwnObjects,
-  currentPlacement,
-  reusesRole,
-  freeRoleName,
-  placementUrl,
-  type Placement,
-  type PlacementUrls,
-} from './placement.js';
+import { installCapture, pruneLog, readLog, setFence, waitForOlderTransactions, type Db } from './capture.js';
+import { switchPlacement } from './cutover.js';
+import { onPlacement, type MoverDeps } from './deps.js';
+import { dropOldCopy, prepareNewCopy } from './ends.js';
+import { describe } from './plan.js';
 import {
   applyChanges,
   BATCH,
@@ -48,39 +16,8 @@ import {
   TouchedKeys,
   type TableSum,
 } from './rows.js';
-import { moveTables, placementTables, type MoveTable } from './tables.js';
+import { moveTables, type MoveTable } from './tables.js';
 import type { MoveOptions, MoveProgress, MoveReport, MoveRow } from './types.js';
-
-/** What the mover needs of a tenantry instance. */
-export interface MoverDeps extends PlacementUrls {
-  readonly admin: pg.Pool;
-  readonly roles: CatalogRoles;
-  readonly credentials: CredentialStore;
-  /** Creates a database tenant's role and database on a server (from the template). */
-  createDatabase(
-    tenant: { id: number; uuid: string; name: string },
-    server: string,
-    names: { database: string; role: string; password: string },
-  ): Promise<void>;
-  /** The tenant as the catalog has it now (not the cache). */
-  showTenant(ref: TenantRef): Promise<Tenant>;
-  /** Reloads this process's catalog cache. */
-  reload(): Promise<void>;
-  /** Closes this process's pools of the tenant's old placement. */
-  closePools(tenant: Tenant): void;
-}
-
-/** Session-level advisory lock key of tenant moves (with the tenant id). */
-const MOVE_LOCK = 730344620;
-
-/** Opens an operator connection to a placement's database for the duration of `fn`. */
-async function onPlacement<T>(
-  deps: MoverDeps,
-  placement: Placement,
-  fn: (db: pg.Client) => Promise<T>,
-): Promise<T> {
-  return withClient(await placementUrl(deps, placement), fn);
-}
 
 /** One move run: from the phase recorded in the catalog to the end. */
 export class MoveRun {
@@ -161,59 +98,13 @@ export class MoveRun {
   }
 
   async #prepare(): Promise<void> {
-    const { target } = this.#row;
-    this.#progress({ phase: 'prepare', message: `preparing the new copy (${describe(target)})` });
-    if (target.isolation === 'database' && target.database) {
-      const url = await this.#deps.serverUrl(target.server);
-      await dropDatabaseCopy(url, target); // a half-made copy of an earlier, killed run
-      const password = randomBytes(24).toString('base64url');
-      await this.#deps.credentials.put(
-        this.#deps.admin,
-        moveCredentialOwner(this.#tenant.id),
-        'password',
-        password,
-      );
-      await this.#deps.createDatabase(this.#tenant, target.server, {
-        database: target.database,
-        role: target.roles[0] ?? tenantObjectName(this.#tenant.uuid),
-        password,
-      });
-    }
-    if (target.isolation === 'schema') await this.#prepareSchema(target);
+    await prepareNewCopy(this.#deps, this.#tenant, this.#row, (e) => this.#progress(e));
     await this.#phase('copy');
   }
 
-  /** A schema copy: its role (unless kept), then the template's clone under a staging face name. */
-  async #prepareSchema(target: Placement): Promise<void> {
-    const { admin, roles, credentials } = this.#deps;
-    const role = target.roles[0];
-    await inTransaction(admin, async (client) => {
-      // one schema tenant at a time, as `tenant create` (interleaved clones deadlock)
-      await client.query('SELECT pg_advisory_xact_lock(7303446192)');
-      await dropSchemaCopy(client, target); // a half-made copy of an earlier, killed run
-      if (role && !reusesRole(this.#row.source, target)) {
-        await createStagedRole(
-          client,
-          roles,
-          credentials,
-          this.#tenant,
-          role,
-          randomBytes(24).toString('base64url'),
-        );
-      }
-      await client.query('SELECT tenantry.clone_schema($1, $2, $3)', [
-        target.schema,
-        target.stagingFace,
-        role ?? null,
-      ]);
-      await client.query('SELECT tenantry.runtime_install($1, $2, $3, $4, $5)', [
-        target.schema,
-        'tenantry_',
-        roles.app,
-        roles.maint,
-        roles.owner,
-      ]);
-    });
+  /** After the switch: the old copy goes (its roles, rows or database), then the move row. */
+  async #cleanup(): Promise<void> {
+    await dropOldCopy(this.#deps, this.#tenant, this.#row, this.#options, (e) => this.#progress(e));
   }
 
   async #copy(source: pg.ClientBase, target: pg.ClientBase, tables: readonly MoveTable[]): Promise<void> {
@@ -369,154 +260,4 @@ export class MoveRun {
     }
     this.#report.verified = tables.length;
   }
-
-  /** After the switch: the old copy goes (its roles, rows or database), then the move row. */
-  async #cleanup(): Promise<void> {
-    const { source } = this.#row;
-    this.#progress({ phase: 'cleanup', message: `dropping the old copy (${describe(source)})` });
-    await this.#deps.reload();
-    this.#deps.closePools({
-      ...this.#tenant,
-      isolation: source.isolation,
-      server: source.server,
-      databaseName: source.database,
-    });
-    const id = this.#tenant.id;
-    const { target } = this.#row;
-    const oldRoles = reusesRole(source, target) ? [] : source.roles;
-    if (source.isolation === 'database') {
-      await dropDatabaseCopy(await this.#deps.serverUrl(source.server), { ...source, roles: oldRoles });
-    } else {
-      await onPlacement(this.#deps, source, async (db) => {
-        await prepareSession(db, id);
-        // transactions that began before the switch still see the old copy: the fence refuses
-        // their writes until they end; only then does the fence go
-        await waitForOlderTransactions(db, this.#options.fenceTimeoutMs ?? 30_000);
-        const tables = await placementTables(this.#deps.admin, db, source, target);
-        await dropRoles(db, oldRoles); // their sessions end before the fence goes
-        await removeCapture(db, id, tables);
-        // (a schema copy's tables go with its schema; its rows elsewhere, e.g. sequence values, one by one)
-        const inSchema = `${pg.escapeIdentifier(source.schema ?? '')}.`;
-        await deleteTenantRows(
-          db,
-          id,
-          tables.filter((t) => source.isolation !== 'schema' || !t.source.startsWith(inSchema)),
-          'source',
-        );
-        if (source.isolation === 'schema') await dropSchemaCopy(db, source);
-        if (target.isolation === 'database') {
-          await db.query(
-            `DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(tenantFaceSchema(this.#tenant.uuid))} CASCADE`,
-          );
-        }
-      });
-    }
-    if (target.isolation === 'shared' && target.roles.length > 0) {
-      // a shared tenant's schema of own objects (its tenant views, columns), as its first login makes it
-      await this.#deps.admin.query(
-        "SELECT set_config('tenantry.tenant', $1, true), tenantry.ensure_own_schema()",
-        [String(id)],
-      );
-    }
-    await this.#deps.admin.query('DELETE FROM tenantry.tenant_move WHERE tenant_id = $1', [id]);
-    this.#progress({
-      phase: 'done',
-      message: `${this.#tenant.name} now lives in ${describe(this.#row.target)}`,
-    });
-  }
-}
-
-/** `shared tables on main`, `database tenantry_t_… on main`. */
-export function describe(p: Placement): string {
-  if (p.isolation === 'shared') return `shared tables on ${p.server}`;
-  return p.isolation === 'schema'
-    ? `schema ${p.schema} on ${p.server}`
-    : `database ${p.database} on ${p.server}`;
-}
-
-/** Takes the session-level lock that keeps two movers of one tenant apart; answers its release. */
-export async function lockMove(admin: pg.Pool, tenant: Tenant): Promise<() => void> {
-  const client = await admin.connect();
-  let ok = false;
-  // a mover killed a moment ago holds the lock until PostgreSQL notices its connection is gone
-  for (let attempt = 0; attempt < 50 && !ok; attempt++) {
-    if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 100));
-    const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS ok', [
-      MOVE_LOCK,
-      tenant.id,
-    ]);
-    ok = rows[0]?.ok === true;
-  }
-  if (!ok) {
-    client.release();
-    throw new TenantryError('MOVE_IN_PROGRESS', {
-      tenant: tenant.name,
-      problem: 'another process is moving it right now',
-    });
-  }
-  return () => {
-    client.query('SELECT pg_advisory_unlock($1, $2)', [MOVE_LOCK, tenant.id]).then(
-      () => client.release(),
-      (error: unknown) => client.release(error instanceof Error ? error : true),
-    );
-  };
-}
-
-/** Plans a new move of `tenant` to `options.to` (validates; does not write). */
-export async function planMove(
-  deps: MoverDeps,
-  tenant: Tenant,
-  options: MoveOptions,
-): Promise<Omit<MoveRow, 'phase' | 'applied' | 'stats'>> {
-  const to = options.to;
-  const server = options.server ?? 'main';
-  if (to !== 'shared' && to !== 'schema' && to !== 'database') {
-    throw new TenantryError('INVALID_ARGUMENT', {
-      what: 'target isolation',
-      problem: `${String(to)} is not shared, schema or database`,
-    });
-  }
-  if (to !== 'database' && server !== 'main') {
-    throw new TenantryError('INVALID_ARGUMENT', {
-      what: 'server',
-      problem:
-        'shared tables and schema tenants live on the catalog server (main); place database tenants elsewhere',
-    });
-  }
-  const serverUrl = await deps.serverUrl(server).catch((error: unknown) => {
-    throw new TenantryError('SERVER_NOT_FOUND', { server }, { cause: error });
-  });
-  const source = await currentPlacement(deps.admin, tenant);
-  if (source.isolation === to && source.server === server) {
-    throw new TenantryError('INVALID_ARGUMENT', {
-      what: 'target',
-      problem: `${tenant.name} already lives in ${describe(source)}`,
-    });
-  }
-  await checkMovable(deps.admin, tenant);
-  await withClient(await placementUrl(deps, source), (db) =>
-    checkNoOwnObjects(db, tenant, tenantFaceSchema(tenant.uuid), source),
-  );
-  const epoch = tenant.placementEpoch + 1;
-  const name = tenantObjectName(tenant.uuid);
-  const kept = to !== 'database' && source.isolation !== 'database' ? source.roles[0] : undefined;
-  const fresh = async () =>
-    withClient(to === 'database' ? serverUrl : deps.mainUrl, (db) => freeRoleName(db, tenant, epoch));
-  let target: Placement;
-  if (to === 'database') {
-    target = { isolation: 'database', server, database: name, schema: null, roles: [await fresh()] };
-  } else if (to === 'schema') {
-    target = {
-      isolation: 'schema',
-      server: 'main',
-      database: null,
-      schema: name,
-      stagingFace: `tenantry_m_${name.slice('tenantry_t_'.length)}`,
-      roles: [kept ?? (await fresh())],
-    };
-  } else {
-    const roles = kept ? [kept] : source.roles.length > 0 ? [await fresh()] : [];
-    target = { isolation: 'shared', server: 'main', database: null, schema: null, roles };
-  }
-  return { tenantId: tenant.id, source, target };
 }
