@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { TenantryError } from '../errors.js';
@@ -69,7 +69,8 @@ export async function buildHttp(
   };
   const app = Fastify({
     loggerInstance: options.logger,
-    disableRequestLogging: true,
+    // one line per request is ours (hooks below); fastify's own per-request lines are off
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 1 << 20,
   }) as unknown as FastifyInstance;
   app.setValidatorCompiler(validatorCompiler());
