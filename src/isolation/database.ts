@@ -71,9 +71,17 @@ const dataPlane = expandIncludes(
   readFileSync(fileURLToPath(new URL('../sql/dataplane/tenant-database.sql', import.meta.url)), 'utf8'),
 );
 
-/** Runs `fn` with an operator client on `url`, then closes it. */
-export async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url, application_name: 'tenantry-operator' });
+/**
+ * Runs `fn` with an operator client on `url` (named `application` in pg_stat_activity), then
+ * closes it. A connection that dies fails the query in flight; its error event alone never crashes.
+ */
+export async function withClient<T>(
+  url: string,
+  fn: (client: pg.Client) => Promise<T>,
+  application = 'tenantry-operator',
+): Promise<T> {
+  const client = new pg.Client({ connectionString: url, application_name: application });
+  client.on('error', () => undefined);
   await client.connect();
   try {
     return await fn(client);

@@ -3,6 +3,7 @@ import type { CatalogRoles } from '../catalog/index.js';
 import { withDatabase } from '../connection-url.js';
 import type { DatabaseProvisioner } from '../isolation/index.js';
 import { TENANT_OBJECTS_LOCK, findOrphans, knownObjects, type OrphanObject } from './orphans.js';
+import { withClient } from '../isolation/database.js';
 
 export type { OrphanObject } from './orphans.js';
 
@@ -48,16 +49,8 @@ export interface TenantRepairDeps {
 const q = pg.escapeIdentifier;
 
 /** Runs `fn` with a client on `url`, then closes it. */
-async function onUrl<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url, application_name: 'tenantry-repair' });
-  client.on('error', () => undefined);
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
+const onUrl = <T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> =>
+  withClient(url, fn, 'tenantry-repair');
 
 /**
  * Finds and removes what a process killed during a catalog change can leave behind (see

@@ -23,6 +23,7 @@ import {
   type DatabaseProvisioner,
   type PermissionRoles,
 } from '../isolation/index.js';
+import { withClient } from '../isolation/database.js';
 import { TENANT_OBJECTS_LOCK } from './orphans.js';
 import { dropTenant, recordObjects, whereRef } from './tenant-drop.js';
 import { TenantRepair, type RepairOptions, type RepairReport } from './tenant-repair.js';
@@ -30,7 +31,6 @@ import {
   checkTablespaceName,
   moveDatabase,
   moveSchemaRelations,
-  onServer,
   requireOwnStorage,
   requireTablespace,
 } from './tenant-tablespace.js';
@@ -229,7 +229,7 @@ export class TenantStore {
     const { rows: known } = await this.#pool.query('SELECT 1 FROM tenantry.server WHERE name = $1', [server]);
     if (known.length === 0) throw new TenantryError('SERVER_NOT_FOUND', { server });
     if (tablespace !== undefined) {
-      await onServer(await this.#urlOf(server), (client) => requireTablespace(client, tablespace, server));
+      await withClient(await this.#urlOf(server), (client) => requireTablespace(client, tablespace, server));
     }
     const { rows } = await this.#pool.query<{ id: number }>(`SELECT ${idExpr} AS id`);
     const id = (rows[0] as { id: number }).id;
@@ -331,7 +331,7 @@ export class TenantStore {
     } else {
       const database = tenant.databaseName;
       if (!database) throw new TenantryError('TENANT_NOT_FOUND', { tenant: tenant.name });
-      await onServer(await this.#urlOf(tenant.server), async (client) => {
+      await withClient(await this.#urlOf(tenant.server), async (client) => {
         await requireTablespace(client, name, tenant.server);
         await moveDatabase(client, database, name, {
           ...(options.graceMs === undefined ? {} : { graceMs: options.graceMs }),

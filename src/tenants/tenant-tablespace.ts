@@ -123,14 +123,3 @@ export async function moveDatabase(
     await client.query(`ALTER DATABASE ${db} WITH ALLOW_CONNECTIONS true`);
   }
 }
-
-/** Runs `fn` with an operator connection to `url`, then closes it. */
-export async function onServer<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url, application_name: 'tenantry-operator' });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}

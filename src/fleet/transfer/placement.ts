@@ -2,6 +2,7 @@ import pg from 'pg';
 import type { Tenant } from '../../catalog/index.js';
 import { withDatabase } from '../../connection-url.js';
 import { TenantryError } from '../../errors.js';
+import { withClient } from '../../isolation/database.js';
 
 /** Anything that runs a query: a pg.Client, a pool client (not a pg.Pool: batches read on). */
 export type Queryable = Pick<pg.ClientBase, 'query'>;
@@ -217,13 +218,5 @@ export async function withPlacementClient<T>(
 ): Promise<T> {
   let url = await host.servers.url(tenant.server);
   if (tenant.isolation === 'database' && tenant.databaseName) url = withDatabase(url, tenant.databaseName);
-  const client = new pg.Client({ connectionString: url, application_name: 'tenantry-transfer' });
-  // a connection that dies mid-way fails the query in flight; the event alone must not crash
-  client.on('error', () => undefined);
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end().catch(() => undefined);
-  }
+  return withClient(url, fn, 'tenantry-transfer');
 }
