@@ -720,6 +720,7 @@ class TenantryInstance implements Tenantry {
       ensureLoginRole: (tenant) => this.#loginReady.ready(tenant),
       route: (tenant, permission) => this.tenantRoute(tenant, permission),
       acquire: (target) => this.#pools.acquire(target),
+      tryAcquire: (target) => this.#pools.tryAcquire(target),
       query: (sql) => this.#admin.query(sql),
       observe: (tenant, seconds, ok) => this.metrics.observe(tenant, seconds, ok),
     });

@@ -59,6 +59,28 @@ describe('pool of pools', () => {
     expect(m.stats().servers[0]).toMatchObject({ server: 'main', budget: 10, total: 2, inUse: 0, idle: 2 });
   });
 
+  it('tryAcquire serves an idle connection at once, and nothing when it would wait or connect', async () => {
+    const m = manager({ perTenantMax: 1 }, 4);
+    expect(m.tryAcquire(target(1))).toBeUndefined(); // no connection yet: acquire must open one
+    const first = await m.acquire(target(1));
+    const backend = await pid(first);
+    first.release();
+    const now = m.tryAcquire(target(1));
+    expect(now).toBeDefined();
+    expect(await pid(now!)).toBe(backend);
+    expect(m.tryAcquire(target(1))).toBeUndefined(); // the tenant is at its cap
+    const waiting = m.acquire(target(1));
+    now!.release();
+    const next = await waiting;
+    expect(await pid(next)).toBe(backend);
+    next.markBroken();
+    next.release();
+    expect(m.tryAcquire(target(1))).toBeUndefined(); // the broken one was discarded, not reused
+    expect(m.stats().tenants.find((t) => t.tenantId === 1)).toMatchObject({ inUse: 0, checkouts: 3 });
+    await m.close();
+    expect(m.tryAcquire(target(1))).toBeUndefined();
+  });
+
   it('never exceeds the server budget, counted in pg_stat_activity', async () => {
     const app = 'pool_budget';
     const m = manager({ perTenantMax: 5 }, 5);

@@ -4,7 +4,7 @@ import type { Lease } from '../pool/index.js';
 import { cancelRequest } from './protocol.js';
 import { backendSession, forgetBackendSession, type BackendSession } from './statements.js';
 
-type DataListener = (chunk: Buffer) => void;
+type DataListener = (this: net.Socket, chunk: Buffer) => void;
 
 interface ClientInternals {
   connection: { stream: net.Socket };
@@ -15,50 +15,84 @@ interface ClientInternals {
   _txStatus: string | null;
 }
 
+/** What receives a backend's traffic while a gateway client holds it. */
+export interface BackendSink {
+  onBackendData(chunk: Buffer): void;
+  onBackendClose(): void;
+  /** The socket saw no traffic for the pool's query timeout. */
+  onBackendSilent(): void;
+}
+
+const PORT = Symbol('tenantry.gatewayPort');
+
+/**
+ * The gateway's permanent hook on one pooled backend socket, installed the first time the
+ * gateway checks the backend out: one `data` listener (and one `close`, one `timeout`) for the
+ * backend's lifetime, dispatching to the sink that holds the backend, or to node-postgres' own
+ * parser when none does (the pool's reset, library use of the same connection). No listener is
+ * added or removed per transaction.
+ */
+class BackendPort {
+  readonly socket: net.Socket;
+  readonly #parser: DataListener[];
+  sink: BackendSink | undefined;
+
+  constructor(socket: net.Socket) {
+    this.socket = socket;
+    this.#parser = socket.listeners('data') as DataListener[];
+    socket.removeAllListeners('data');
+    socket.on('data', (chunk: Buffer) => {
+      const sink = this.sink;
+      if (sink) sink.onBackendData(chunk);
+      else for (const listener of this.#parser) listener.call(socket, chunk);
+    });
+    socket.on('close', () => this.sink?.onBackendClose());
+    socket.on('timeout', () => this.sink?.onBackendSilent());
+  }
+
+  static of(client: pg.Client): BackendPort {
+    const holder = client as pg.Client & { [PORT]?: BackendPort };
+    let port = holder[PORT];
+    if (!port) {
+      port = new BackendPort((client as unknown as ClientInternals).connection.stream);
+      holder[PORT] = port;
+    }
+    return port;
+  }
+}
+
 /**
  * A pooled backend connection lent to one gateway client for a transaction (or a session): the
- * gateway reads and writes its socket directly — node-postgres' parser is unhooked while it
- * does and hooked back on release, with the transaction status the gateway saw.
+ * gateway reads and writes its socket directly — node-postgres' parser gets no bytes while the
+ * sink holds it, and on release the pool gets the transaction status the gateway saw.
  */
 export class BackendLink {
   readonly lease: Lease;
   readonly session: BackendSession;
+  readonly #port: BackendPort;
   readonly #socket: net.Socket;
-  readonly #saved: DataListener[];
-  readonly #onData: DataListener;
-  readonly #onClose: () => void;
-  readonly #onSilent: (() => void) | undefined;
+  #timed = false;
   #released = false;
 
-  /**
-   * `onSilent` is called when the backend socket saw no traffic for the pool's query timeout
-   * (`Lease.queryTimeoutMs`, when set): the relay decides whether an answer was owed.
-   */
-  constructor(lease: Lease, onData: DataListener, onClose: () => void, onSilent?: () => void) {
+  constructor(lease: Lease, sink: BackendSink) {
     this.lease = lease;
     this.session = backendSession(lease.client);
-    const internals = lease.client as unknown as ClientInternals;
-    this.#socket = internals.connection.stream;
-    this.#saved = this.#socket.listeners('data') as DataListener[];
-    this.#socket.removeAllListeners('data');
-    this.#onData = onData;
-    this.#onClose = onClose;
-    this.#socket.on('data', onData);
-    this.#socket.on('close', onClose);
-    if (onSilent && (lease.queryTimeoutMs ?? 0) > 0) {
-      this.#onSilent = onSilent;
-      this.#socket.setTimeout(lease.queryTimeoutMs ?? 0);
-      this.#socket.on('timeout', onSilent);
+    this.#port = BackendPort.of(lease.client);
+    this.#socket = this.#port.socket;
+    this.#port.sink = sink;
+    const timeout = lease.queryTimeoutMs ?? 0;
+    if (timeout > 0) {
+      this.#timed = true;
+      this.#socket.setTimeout(timeout);
     }
   }
 
   #unhook(): void {
-    this.#socket.removeListener('data', this.#onData);
-    this.#socket.removeListener('close', this.#onClose);
-    if (this.#onSilent) {
-      this.#socket.setTimeout(0);
-      this.#socket.removeListener('timeout', this.#onSilent);
-    }
+    this.#port.sink = undefined;
+    if (this.#timed) this.#socket.setTimeout(0);
+    // Paused for a slow client: never hand a paused backend to the next user (and a paused
+    // socket never reads the EOF of its close).
+    if (this.#socket.isPaused()) this.#socket.resume();
   }
 
   /** Writes to the backend; false when its buffer is full (wait for {@link onDrain}). */
@@ -88,8 +122,6 @@ export class BackendLink {
     if (this.#released) return;
     this.#released = true;
     this.#unhook();
-    for (const listener of this.#saved) this.#socket.on('data', listener);
-    this.#socket.resume(); // paused for a slow client: never hand a paused backend to the next user
     const internals = this.lease.client as unknown as ClientInternals;
     internals._txStatus = status;
     if (dirty || status !== 'I') {
@@ -102,12 +134,10 @@ export class BackendLink {
   /** Discards the connection (its state is unknown: a client vanished mid-response). */
   discard(): void {
     if (this.#released) return;
+    this.#released = true;
     forgetBackendSession(this.lease.client);
     this.lease.markBroken();
     this.#unhook();
-    for (const listener of this.#saved) this.#socket.on('data', listener);
-    this.#socket.resume(); // else a paused socket never reads the EOF of its close
-    this.#released = true;
     this.lease.release();
   }
 

@@ -25,6 +25,8 @@ export interface GatewayHost {
   route(tenant: Tenant, permission: Permission): Promise<TenantRoute>;
   /** Checks a connection out of the pool of pools. */
   acquire(target: PoolTarget): Promise<Lease>;
+  /** A checkout the pool can serve at once (an idle connection, nobody waiting), else `undefined`. */
+  tryAcquire(target: PoolTarget): Lease | undefined;
   /** Server parameters reported to clients at connect (server_version, TimeZone…). */
   serverParameters(): Promise<ReadonlyMap<string, string>>;
   /** Records one transaction of `tenant` in the tenant metrics. */
@@ -42,6 +44,7 @@ export interface GatewayHostParts {
   readonly ensureLoginRole: (tenant: Tenant) => Promise<Tenant>;
   readonly route: (tenant: Tenant, permission: Permission) => TenantRoute;
   readonly acquire: (target: PoolTarget) => Promise<Lease>;
+  readonly tryAcquire: (target: PoolTarget) => Lease | undefined;
   readonly query: (sql: string) => Promise<{ rows: Record<string, string>[] }>;
   readonly observe: (tenant: string, seconds: number, ok: boolean) => void;
 }
@@ -67,6 +70,7 @@ export function createGatewayHost(parts: GatewayHostParts): GatewayHost {
     revoked: parts.revoked,
     tenant: parts.tenant,
     acquire: parts.acquire,
+    tryAcquire: parts.tryAcquire,
     observe: parts.observe,
     async route(tenant, permission) {
       return parts.route(await parts.ensureLoginRole(tenant), permission);

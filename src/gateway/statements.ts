@@ -47,6 +47,15 @@ export interface BackendSession {
   readonly prepared: Map<string, true>;
   /** Tracked parameters the gateway has SET on it (absent: the backend's default). */
   readonly applied: Map<string, string>;
+  /** {@link settingsKey} of `applied`, so a client whose settings are already there skips the diff. */
+  appliedKey: string;
+}
+
+/** A canonical key of a set of tracked parameters ('' when none). */
+export function settingsKey(settings: ReadonlyMap<string, string>): string {
+  let key = '';
+  for (const [name, value] of settings) key += `${name}\0${value}\0`;
+  return key;
 }
 
 type WithSession = pg.Client & { [SESSION_STATE]?: BackendSession };
@@ -56,7 +65,7 @@ export function backendSession(client: pg.Client): BackendSession {
   const holder = client as WithSession;
   let session = holder[SESSION_STATE];
   if (!session) {
-    session = { prepared: new Map(), applied: new Map() };
+    session = { prepared: new Map(), applied: new Map(), appliedKey: '' };
     holder[SESSION_STATE] = session;
   }
   return session;

@@ -1,9 +1,10 @@
-import pg from 'pg';
 import { TenantryError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { FairQueue } from './fair-queue.js';
+import { PoolLease } from './pool-lease.js';
 import { IdentityPool, ServerState, TenantCounters } from './pool-state.js';
-import { PooledConnection, resetConnection } from './pooled-connection.js';
+import { openConnection } from './open-connection.js';
+import { resetConnection, type PooledConnection } from './pooled-connection.js';
 import type { Lease, PoolManagerOptions, PoolStats, PoolTarget } from './types.js';
 
 interface Waiter {
@@ -38,6 +39,16 @@ export class PoolManager {
   readonly #queryTimeoutMs: number;
   readonly #sweeper: NodeJS.Timeout;
   #closed = false;
+  /** The per-tenant cap (derived from the budgets unless set), until a budget changes. */
+  #tenantMaxCache: number | undefined;
+  /** Pool keys per target object (targets are long-lived: one per tenant route). */
+  readonly #keys = new WeakMap<PoolTarget, string>();
+  /** The pool most recently moved to the end of the LRU order. */
+  #recent: IdentityPool | undefined;
+  readonly #onRelease = (lease: PoolLease): void => {
+    lease.pool.inUse--;
+    this.#release(lease.connection, lease.pool, lease.counters);
+  };
 
   constructor(options: PoolManagerOptions, logger: Logger) {
     this.#logger = logger;
@@ -58,6 +69,7 @@ export class PoolManager {
     const state = this.#servers.get(name);
     if (state) state.budget = budget;
     else this.#servers.set(name, new ServerState(name, budget));
+    this.#tenantMaxCache = undefined;
     this.#dispatch();
   }
 
@@ -65,6 +77,7 @@ export class PoolManager {
   removeServer(name: string): void {
     for (const pool of [...this.#pools.values()].filter((p) => p.server === name)) this.#closePool(pool);
     this.#servers.delete(name);
+    this.#tenantMaxCache = undefined;
   }
 
   /** Closes the pool of one identity (e.g. a dropped tenant's role); later checkouts open a new one. */
@@ -75,8 +88,51 @@ export class PoolManager {
 
   #tenantMax(): number {
     if (this.#perTenantMax !== undefined) return this.#perTenantMax;
-    const smallest = Math.min(...[...this.#servers.values()].map((s) => s.budget));
-    return Math.max(1, Math.floor(smallest / 4));
+    if (this.#tenantMaxCache === undefined) {
+      const smallest = Math.min(...[...this.#servers.values()].map((s) => s.budget));
+      this.#tenantMaxCache = Math.max(1, Math.floor(smallest / 4));
+    }
+    return this.#tenantMaxCache;
+  }
+
+  #keyOf(target: PoolTarget): string {
+    let key = this.#keys.get(target);
+    if (key === undefined) {
+      key = `${target.server}\0${target.identity}`;
+      this.#keys.set(target, key);
+    }
+    return key;
+  }
+
+  /**
+   * A checkout that can be served at once, synchronously: nobody waits, the tenant is under
+   * its cap and its pool has an idle connection. `undefined` otherwise (then use
+   * {@link acquire}); the gateway checks out once per transaction and skips a promise this way.
+   */
+  tryAcquire(target: PoolTarget): Lease | undefined {
+    if (this.#closed || this.#queue.size > 0 || !this.#servers.has(target.server)) return undefined;
+    const counters = this.#counters(target);
+    counters.name = target.tenantName;
+    if (counters.inUse >= this.#tenantMax()) return undefined;
+    const pool = this.#pools.get(this.#keyOf(target));
+    if (!pool || pool.closed) return undefined;
+    for (let connection = pool.idle.pop(); connection; connection = pool.idle.pop()) {
+      if (connection.broken) {
+        this.#discard(connection, pool);
+        continue;
+      }
+      this.#touch(pool);
+      return this.#lease(counters, connection, pool, 0);
+    }
+    return undefined;
+  }
+
+  /** Moves `pool` to the end of the LRU order. */
+  #touch(pool: IdentityPool): void {
+    if (this.#recent === pool) return;
+    this.#recent = pool;
+    this.#pools.delete(pool.key);
+    this.#pools.set(pool.key, pool);
   }
 
   /**
@@ -94,7 +150,7 @@ export class PoolManager {
       const waiter: Waiter = {
         tenantId: target.tenantId,
         target,
-        key: `${target.server}\0${target.identity}`,
+        key: this.#keyOf(target),
         since: Date.now(),
         timer: undefined,
         resolve,
@@ -171,13 +227,12 @@ export class PoolManager {
   #pool(waiter: Waiter): IdentityPool {
     let pool = this.#pools.get(waiter.key);
     if (pool) {
-      // refresh LRU order
-      this.#pools.delete(waiter.key);
-      this.#pools.set(waiter.key, pool);
+      this.#touch(pool);
       return pool;
     }
     pool = new IdentityPool(waiter.key, waiter.target.server, waiter.target.identity, waiter.target.connect);
     this.#pools.set(waiter.key, pool);
+    this.#recent = pool;
     if (this.#pools.size > this.#maxPools) {
       for (const candidate of this.#pools.values()) {
         if (this.#pools.size <= this.#maxPools) break;
@@ -224,44 +279,12 @@ export class PoolManager {
       });
   }
 
-  /**
-   * Opens a backend connection for `pool`, giving up after the connect timeout (a server that
-   * accepts the TCP connection but never answers must not hold the checkout forever). A failure
-   * that is not PostgreSQL's own answer becomes `TENANTRY_ERR_DATABASE_UNREACHABLE`.
-   */
-  async #connect(pool: IdentityPool): Promise<PooledConnection> {
-    // A failed connection attempt provably sent no statement: try once more on a fresh socket,
-    // unless the first one already used up the time a checkout may take.
-    const started = Date.now();
-    for (let attempt = 1; ; attempt++) {
-      const config = await pool.config();
-      const client = new pg.Client({
-        connectionTimeoutMillis: this.#connectTimeoutMs,
-        ...(this.#queryTimeoutMs > 0 ? { query_timeout: this.#queryTimeoutMs } : {}),
-        ...config,
-      });
-      const connection = new PooledConnection(client, pool.key);
-      client.on('error', (error) => this.#onClientError(connection, error));
-      try {
-        await client.connect();
-        return connection;
-      } catch (error) {
-        await connection.destroy();
-        if (attempt >= 2 || Date.now() - started >= this.#connectTimeoutMs / 2) {
-          if (error instanceof pg.DatabaseError) throw error;
-          throw new TenantryError(
-            'DATABASE_UNREACHABLE',
-            {
-              where: `server ${pool.server}`,
-              problem: error instanceof Error ? error.message : String(error),
-            },
-            { cause: error },
-          );
-        }
-        pool.resetConfig();
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
+  #connect(pool: IdentityPool): Promise<PooledConnection> {
+    return openConnection(
+      pool,
+      { connectTimeoutMs: this.#connectTimeoutMs, queryTimeoutMs: this.#queryTimeoutMs },
+      (connection, error) => this.#onClientError(connection, error),
+    );
   }
 
   #onClientError(connection: PooledConnection, error: Error): void {
@@ -279,29 +302,18 @@ export class PoolManager {
 
   #hand(waiter: Waiter, connection: PooledConnection, pool: IdentityPool): void {
     clearTimeout(waiter.timer);
-    const counters = this.#counters(waiter);
-    const waited = Date.now() - waiter.since;
+    waiter.resolve(this.#lease(this.#counters(waiter), connection, pool, Date.now() - waiter.since));
+  }
+
+  #lease(counters: TenantCounters, connection: PooledConnection, pool: IdentityPool, waited: number): Lease {
     counters.inUse++;
     counters.checkouts++;
     counters.waitMsTotal += waited;
-    counters.waitMsMax = Math.max(counters.waitMsMax, waited);
+    if (waited > counters.waitMsMax) counters.waitMsMax = waited;
     pool.inUse++;
     pool.lastUsedAt = Date.now();
     connection.uses++;
-    let released = false;
-    waiter.resolve({
-      client: connection.client,
-      queryTimeoutMs: this.#queryTimeoutMs,
-      noteSchema: (schema) => void connection.schemas.add(schema),
-      markDirty: () => void (connection.dirty = true),
-      markBroken: () => void (connection.broken = true),
-      release: () => {
-        if (released) return;
-        released = true;
-        pool.inUse--;
-        this.#release(connection, pool, counters);
-      },
-    });
+    return new PoolLease(connection, pool, counters, this.#queryTimeoutMs, this.#onRelease);
   }
 
   /**
@@ -353,6 +365,7 @@ export class PoolManager {
 
   #closePool(pool: IdentityPool): void {
     pool.closed = true;
+    if (this.#recent === pool) this.#recent = undefined;
     if (this.#pools.get(pool.key) === pool) this.#pools.delete(pool.key);
     for (const connection of [...pool.idle]) this.#discard(connection, pool);
   }
