@@ -208,7 +208,10 @@ export abstract class RelayBackendSide {
       if (!client.write(this.toClient.take()) && this.backend) {
         const link = this.backend;
         link.pause();
-        client.once('drain', () => link.resume());
+        // only while this client still holds it: released, it was resumed and may serve another
+        client.once('drain', () => {
+          if (this.backend === link) link.resume();
+        });
       }
     }
     if (!this.toBackend.empty && this.backend) {
