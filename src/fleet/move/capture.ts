@@ -39,7 +39,7 @@ export async function installCapture(
     if (!installed[0]?.found) await db.query(captureSql);
     // a rerun only adds what is missing: dropping a live trigger would lock out the writers
     const { rows: present } = await db.query<{ key: string }>(
-      "SELECT tgrelid::regclass::text || ' ' || tgname AS key FROM pg_trigger WHERE tgname LIKE 'tenantry_move_%'",
+      "SELECT tgrelid::int || ' ' || tgname AS key FROM pg_trigger WHERE tgname LIKE 'tenantry\\_move\\_%'",
     );
     const existing = new Set(present.map((r) => r.key));
     for (const table of tables) {
@@ -54,10 +54,10 @@ export async function installCapture(
             ['d', 'DELETE', `WHEN (OLD.${column} = ${id})`],
           ]
         : [['all', 'INSERT OR UPDATE OR DELETE', '']];
+      const { rows: rel } = await db.query<{ oid: number }>('SELECT $1::regclass::oid::int AS oid', [on]);
       for (const [kind, events, when] of triggers) {
         const name = q(triggerName(tenantId, kind));
-        const { rows: rel } = await db.query<{ name: string }>('SELECT $1::regclass::text AS name', [on]);
-        if (existing.has(`${rel[0]?.name} ${triggerName(tenantId, kind)}`)) continue;
+        if (existing.has(`${rel[0]?.oid} ${triggerName(tenantId, kind)}`)) continue;
         await db.query(
           `CREATE TRIGGER ${name} BEFORE ${events} ON ${on} FOR EACH ROW ${when}
            EXECUTE FUNCTION tenantry_move.capture(${args})`,

@@ -34,11 +34,6 @@ export async function placementUrl(urls: PlacementUrls, placement: Placement): P
   return withDatabase(await urls.serverUrl(placement.server), placement.database ?? '');
 }
 
-/** Whether the placement's login roles live in the catalog's cluster (shared and schema tenants). */
-export function onCatalogCluster(placement: Placement): boolean {
-  return placement.isolation !== 'database' || placement.server === 'main';
-}
-
 /**
  * Whether the new copy keeps the old copy's login role (a shared ↔ schema move: same cluster,
  * only its group changes).

@@ -1,7 +1,7 @@
 import type { TenantRef } from '../../catalog/index.js';
 import { TenantryError } from '../../errors.js';
 import { removeCapture } from './capture.js';
-import { dropDatabaseCopy, dropRoles, dropSchemaCopy } from './cutover.js';
+import { dropDatabaseCopy, dropRoles, dropSchemaCopy, moveCredentialOwner } from './cutover.js';
 import type { MoverDeps } from './deps.js';
 import { MoveRun } from './mover.js';
 import { lockMove, planMove } from './plan.js';
@@ -129,9 +129,7 @@ export class TenantMoves {
             await dropRoles(main, target.isolation === 'schema' ? target.roles : []);
         });
       }
-      await this.#deps.admin.query("DELETE FROM tenantry.credential WHERE owner = 'move:' || $1", [
-        tenant.id,
-      ]);
+      await this.#deps.credentials.remove(this.#deps.admin, moveCredentialOwner(tenant.id));
       await this.#deps.admin.query('DELETE FROM tenantry.tenant_move WHERE tenant_id = $1', [tenant.id]);
       return 'rolled back';
     } finally {
