@@ -6,6 +6,9 @@
  * - ours: `tenantry.withTenant(name, db => db.query(...))`, pool max 8, RLS filtering.
  * - naive (extra): BEGIN; set_config(tenant); query; COMMIT on a pg.Pool as the app role —
  *   the four-round-trip way to get a transaction-local tenant, which tenantry avoids.
+ * - prepared (extra): the baseline with a named prepared statement — tenantry prepares the
+ *   application's parameterised statements once per connection, so this is the like-for-like
+ *   figure for what that saves; printed next to the issue's baseline, not instead of it.
  *
  * 8 concurrent async clients each query random tenants for a fixed time per round; rounds
  * rotate the order of the sides; each side's figure is the median of its rounds.
@@ -64,6 +67,7 @@ interface Runners {
   baseline(tenant: TenantInfo, custNum: number): Promise<void>;
   ours(tenant: TenantInfo, custNum: number): Promise<void>;
   naive(tenant: TenantInfo, custNum: number): Promise<void>;
+  prepared(tenant: TenantInfo, custNum: number): Promise<void>;
 }
 
 function makeRunners(tenantry: Tenantry, basePool: pg.Pool, appPool: pg.Pool): Runners {
@@ -71,6 +75,14 @@ function makeRunners(tenantry: Tenantry, basePool: pg.Pool, appPool: pg.Pool): R
     async baseline(tenant, custNum) {
       const { rows } = await basePool.query<{ name: string }>(BASELINE_SQL, [tenant.id, custNum]);
       check(rows, tenant, custNum, 'baseline');
+    },
+    async prepared(tenant, custNum) {
+      const { rows } = await basePool.query<{ name: string }>({
+        name: 'bench_point',
+        text: BASELINE_SQL,
+        values: [tenant.id, custNum],
+      });
+      check(rows, tenant, custNum, 'prepared');
     },
     async ours(tenant, custNum) {
       const { rows } = await tenantry.withTenant(tenant.name, (db) =>
@@ -120,7 +132,7 @@ async function countRoundTrips(
   const queries = 200;
   const result = {} as Record<keyof Runners, { roundTrips: number; clientMessages: number }>;
   try {
-    for (const side of ['baseline', 'ours', 'naive'] as const) {
+    for (const side of ['baseline', 'ours', 'naive', 'prepared'] as const) {
       await runners[side](tenants[0]!, 1); // opens the connection (its startup is not counted)
       proxy.reset();
       for (let i = 0; i < queries; i++) {
@@ -202,7 +214,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     );
     console.log(
       `  protocol messages sent per query: baseline ${trips.baseline.clientMessages}, ` +
-        `ours ${trips.ours.clientMessages} (prelude Parse/Bind/Execute + query Parse/Bind/Describe/Execute, one Sync), ` +
+        `ours ${trips.ours.clientMessages} (prelude Bind/Execute + query Bind/Describe/Execute of statements prepared once per connection, one Sync), ` +
         `naive ${trips.naive.clientMessages}`,
     );
 
@@ -210,18 +222,19 @@ export async function main(argv: readonly string[]): Promise<void> {
       name,
       run: () => throughputOf(roundMs, (tenant, custNum) => runners[name](tenant, custNum), tenants),
     });
-    const sides = [side('baseline'), side('ours'), side('naive')];
+    const sides = [side('baseline'), side('ours'), side('naive'), side('prepared')];
     for (const s of sides) await throughputOf(warmupMs, (t, n) => runners[s.name](t, n), tenants);
 
     const results = await alternate(rounds, sides, (r, rates) =>
       console.log(
         `round ${r}: baseline ${fmtRate(rates.get('baseline')!)} q/s | ours ${fmtRate(rates.get('ours')!)} q/s | ` +
-          `naive ${fmtRate(rates.get('naive')!)} q/s`,
+          `naive ${fmtRate(rates.get('naive')!)} q/s | prepared ${fmtRate(rates.get('prepared')!)} q/s`,
       ),
     );
     const baseline = median(results.get('baseline')!);
     const ours = median(results.get('ours')!);
     const naive = median(results.get('naive')!);
+    const prepared = median(results.get('prepared')!);
     const ratio = ours / baseline;
     const paired = pairedRatio(results.get('baseline')!, results.get('ours')!);
     const pass = ratio >= GOAL;
@@ -241,6 +254,10 @@ export async function main(argv: readonly string[]): Promise<void> {
         `= ${(naive / baseline).toFixed(3)} × baseline; ours is ${(ours / naive).toFixed(2)}× naive`,
     );
     console.log(
+      `prepared (raw pg.Pool, superuser, named prepared statement): ${fmtRate(prepared)} queries/s; ` +
+        `ours/prepared ${(ours / prepared).toFixed(3)}`,
+    );
+    console.log(
       `total time ${((Date.now() - started) / 1000).toFixed(1)} s; load average ${loadStart} at start, ${loadEnd} at end`,
     );
     summary = {
@@ -258,6 +275,8 @@ export async function main(argv: readonly string[]): Promise<void> {
       naive: Math.round(naive),
       naive_ratio: round(naive / baseline),
       ours_vs_naive: round(ours / naive),
+      prepared: Math.round(prepared),
+      ours_vs_prepared: round(ours / prepared),
       rounds,
       round_seconds: roundMs / 1000,
       clients: CLIENTS,

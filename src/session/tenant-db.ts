@@ -9,6 +9,7 @@ import {
   type PoolTarget,
 } from '../pool/index.js';
 import { TenantryError, fromDatabaseError, isTenantryError } from '../errors.js';
+import { isStalePlan } from './statement-cache.js';
 import { runWithPrelude, type PreludeStatement } from './tenant-query.js';
 
 /** Query input accepted by {@link TenantDb.query}: SQL text or a node-postgres query config. */
@@ -119,7 +120,17 @@ class Transaction implements TenantDb {
     try {
       if (this.#begun) return await this.#lease.client.query<R>(config);
       this.#begun = true;
-      return await runWithPrelude<R>(this.#lease.client, [{ text: 'BEGIN' }, ...this.#route.prelude], config);
+      // The first statement, sent with BEGIN and the prelude, is prepared once per connection
+      // (application code only); a plan outdated by DDL fails it before anything happened.
+      const prelude = [{ text: 'BEGIN' }, ...this.#route.prelude];
+      const autoPrepare = !this.#route.untrusted;
+      try {
+        return await runWithPrelude<R>(this.#lease.client, prelude, config, autoPrepare);
+      } catch (error) {
+        if (!autoPrepare || !isStalePlan(error)) throw error;
+        await this.#lease.client.query('ROLLBACK');
+        return await runWithPrelude<R>(this.#lease.client, prelude, config, autoPrepare);
+      }
     } catch (error) {
       if (isConnectionError(error)) this.#lease.markBroken();
       throw toTenantryError(error);
@@ -206,8 +217,10 @@ export class PooledTenantDb implements TenantDb {
       const lease = await this.#lease();
       if (mayLeaveState(text)) lease.markDirty();
       try {
-        return await runWithPrelude<R>(lease.client, this.#route.prelude, config);
+        return await runWithPrelude<R>(lease.client, this.#route.prelude, config, !this.#route.untrusted);
       } catch (error) {
+        // A prepared plan outdated by DDL failed before doing anything: run it once more, parsed anew.
+        if (isStalePlan(error) && attempt === 1) continue;
         if (!isConnectionError(error)) throw fromDatabaseError(error);
         lease.markBroken();
         // Retry once only a read that cannot have written anything.

@@ -1,11 +1,13 @@
 import { EventEmitter } from 'node:events';
 import pg from 'pg';
+import { forgetStatement, isStalePlan, statementName, useStatement } from './statement-cache.js';
 
 /** The part of pg's wire connection a query writes its messages to. */
 interface WireConnection {
   parse(message: { text: string; name: string; types: number[] }): void;
   bind(message: { portal: string; statement: string; values: unknown[] }): void;
   execute(message: { portal: string; rows: number }): void;
+  close(message: { type: 'S'; name: string }): void;
   /** node-postgres's record of the named statements prepared on this connection. */
   parsedStatements: Record<string, string>;
 }
@@ -23,6 +25,7 @@ export interface PreludeStatement {
 /** The hooks of `pg.Query` that {@link TenantQuery} extends (pg calls them; they are untyped). */
 interface PgQueryInternals extends EventEmitter {
   text: string;
+  name: string | undefined;
   requiresPreparation(): boolean;
   submit(connection: WireConnection): Error | null;
   prepare(connection: WireConnection): void;
@@ -49,18 +52,36 @@ const PgQuery = pg.Query as unknown as new (
  * with it. Simple protocol: the prelude is prepended to the query string, which PostgreSQL
  * also runs as one implicit transaction. Prelude results are swallowed; the caller sees only
  * its own rows, exactly as from `pg`.
+ *
+ * With `autoPrepare`, an unnamed statement with parameters becomes a named prepared statement
+ * of the connection (statement-cache.ts): parsed once, then only bound and executed.
  */
 export class TenantQuery extends PgQuery {
   readonly #prelude: readonly PreludeStatement[];
+  readonly #autoName: string | undefined;
   #skip: number;
 
   /**
    * @param prelude statements of tenantry's own making; never user input.
    */
-  constructor(prelude: readonly PreludeStatement[], config: pg.QueryConfig, callback: QueryCallback) {
+  constructor(
+    prelude: readonly PreludeStatement[],
+    config: pg.QueryConfig,
+    callback: QueryCallback,
+    autoPrepare = false,
+  ) {
     super(config, undefined, callback);
     this.#prelude = prelude;
     this.#skip = prelude.length;
+    if (autoPrepare && !config.name && config.values !== undefined && config.values.length > 0) {
+      this.#autoName = statementName(config.text);
+      if (this.#autoName !== undefined) this.name = this.#autoName;
+    }
+  }
+
+  /** The name this query's statement got from the statement cache, if any. */
+  get autoName(): string | undefined {
+    return this.#autoName;
   }
 
   override submit(connection: WireConnection): Error | null {
@@ -71,6 +92,7 @@ export class TenantQuery extends PgQuery {
   }
 
   override prepare(connection: WireConnection): void {
+    if (this.#autoName !== undefined) useStatement(connection, this.#autoName);
     for (const statement of this.#prelude) {
       const prepared = statement.prepared;
       if (!prepared) {
@@ -108,18 +130,30 @@ export class TenantQuery extends PgQuery {
 
 /**
  * Runs `config` on `client` after `prelude`, in one round trip; resolves with the result of
- * the caller's statement (the last one, for a multi-statement simple query).
+ * the caller's statement (the last one, for a multi-statement simple query). With
+ * `autoPrepare`, see {@link TenantQuery}; a statement PostgreSQL refuses to reuse after DDL
+ * ({@link isStalePlan}) is forgotten, so the next run parses it again.
  */
 export function runWithPrelude<R extends pg.QueryResultRow>(
   client: pg.ClientBase,
   prelude: readonly PreludeStatement[],
   config: pg.QueryConfig,
+  autoPrepare = false,
 ): Promise<pg.QueryResult<R>> {
   return new Promise((resolve, reject) => {
-    const query = new TenantQuery(prelude, config, (error, result) => {
-      if (error) reject(error);
-      else resolve((Array.isArray(result) ? result[result.length - 1] : result) as pg.QueryResult<R>);
-    });
+    const query = new TenantQuery(
+      prelude,
+      config,
+      (error, result) => {
+        if (error) {
+          const wire = (client as unknown as { connection?: WireConnection }).connection;
+          if (query.autoName !== undefined && wire && isStalePlan(error))
+            forgetStatement(wire, query.autoName);
+          reject(error);
+        } else resolve((Array.isArray(result) ? result[result.length - 1] : result) as pg.QueryResult<R>);
+      },
+      autoPrepare,
+    );
     void client.query(query as unknown as pg.Submittable);
   });
 }
