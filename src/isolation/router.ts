@@ -4,7 +4,7 @@ import { withCredentials, withDatabase } from '../connection-url.js';
 import { TenantryError } from '../errors.js';
 import type { Permission } from '../identity/names.js';
 import type { ServerRegistry } from '../servers/index.js';
-import { tenantSetting, type PreludeStatement, type TenantRoute } from '../session/index.js';
+import { type PreludeStatement, type TenantRoute } from '../session/index.js';
 import { permissionPasswordField, type PermissionRoles } from './permission-roles.js';
 import { tenantCredentialOwner } from './provision.js';
 
@@ -27,9 +27,6 @@ export interface RouterOptions {
   readonly permissionRoles: Pick<PermissionRoles, 'ensure'>;
 }
 
-/** Makes a transaction read-only (the `read` permission under the application role). */
-const READ_ONLY: PreludeStatement = { text: "SELECT set_config('transaction_read_only', 'on', true)" };
-
 /**
  * The pool identity of a tenant's own login role for `permission`: `tenant:<id>` for `admin`
  * (the tenant's own role), `tenant:<id>:write` and `tenant:<id>:read` for the others.
@@ -48,6 +45,36 @@ export function tenantPoolIdentity(tenantId: number, permission: Permission = 'a
  */
 const CHECKED_ENTER =
   "SELECT set_config('tenantry.tenant', CASE WHEN EXISTS (SELECT 1 FROM tenantry.tenant WHERE id = $1::text::int AND placement_epoch = $3::text::int) THEN $1::text ELSE tenantry.placement_moved($1::text::int) END, true), set_config('search_path', $2::text, true)";
+
+/**
+ * The one prelude statement of the application role: sets the tenant and search_path (checking the
+ * placement epoch, except for database tenants), makes the transaction read-only for the `read`
+ * permission and applies the tenant's own statement limit (tenants.setLimits) — all
+ * transaction-local. Each combination is its own prepared statement (parsed once per connection);
+ * `text` is the literal form for the simple protocol.
+ */
+function enterStatement(tenant: Tenant, permission: Permission, searchPath: string): PreludeStatement {
+  const checked = tenant.isolation !== 'database';
+  const values = [String(tenant.id), searchPath];
+  let text = checked
+    ? CHECKED_ENTER
+    : "SELECT set_config('tenantry.tenant', $1, true), set_config('search_path', $2, true)";
+  let name = checked ? 'tenantry_enter_checked' : 'tenantry_enter';
+  if (checked) values.push(String(tenant.placementEpoch));
+  if (permission === 'read') {
+    text += ", set_config('transaction_read_only', 'on', true)";
+    name += '_read';
+  }
+  if (tenant.statementTimeoutMs) {
+    values.push(String(Math.trunc(tenant.statementTimeoutMs)));
+    text += `, set_config('statement_timeout', $${values.length}::text, true)`;
+    name += '_limited';
+  }
+  const literal = text.replace(/\$(\d)/g, (_whole, n: string) =>
+    pg.escapeLiteral(values[Number(n) - 1] ?? ''),
+  );
+  return { text: literal, prepared: { name, text, values } };
+}
 
 /**
  * Computes, per tenant and identity, the pool to use and the statements that set the tenant —
@@ -87,38 +114,7 @@ export class Router {
     if (identity === 'app') {
       // Names resolve to the tenant's own objects, then its tenant-facing views.
       const searchPath = tenantSearchPath(tenant.uuid);
-      const prelude: PreludeStatement[] = [
-        ...(permission === 'read' ? [READ_ONLY] : []),
-        // The tenant's own statement limit (tenants.setLimits), transaction-local like the tenant.
-        ...(tenant.statementTimeoutMs
-          ? [
-              {
-                text: `SELECT set_config('statement_timeout', '${Math.trunc(tenant.statementTimeoutMs)}', true)`,
-              },
-            ]
-          : []),
-        tenant.isolation === 'database'
-          ? {
-              text: `${tenantSetting(tenant)}, set_config('search_path', ${pg.escapeLiteral(searchPath)}, true)`,
-              prepared: {
-                name: 'tenantry_enter',
-                text: "SELECT set_config('tenantry.tenant', $1, true), set_config('search_path', $2, true)",
-                values: [String(tenant.id), searchPath],
-              },
-            }
-          : {
-              text: CHECKED_ENTER.replace(/\$(\d)/g, (_whole, n: string) =>
-                pg.escapeLiteral(
-                  [String(tenant.id), searchPath, String(tenant.placementEpoch)][Number(n) - 1] ?? '',
-                ),
-              ),
-              prepared: {
-                name: 'tenantry_enter_checked',
-                text: CHECKED_ENTER,
-                values: [String(tenant.id), searchPath, String(tenant.placementEpoch)],
-              },
-            },
-      ];
+      const prelude: PreludeStatement[] = [enterStatement(tenant, permission, searchPath)];
       // Connections are per database: a database tenant's app-role pool is its own.
       const poolIdentity = tenant.databaseName ? `app:${tenant.databaseName}` : 'app';
       return {

@@ -40,11 +40,6 @@ export interface TenantDb {
 /** Checks a tenant may be used right now (state and instance); throws the matching error. */
 export type TenantGate = (tenant: Tenant) => void;
 
-/** The SQL that makes a transaction act for `tenant` (an integer, never user text). */
-export function tenantSetting(tenant: Tenant): string {
-  return `SELECT set_config('tenantry.tenant', '${Math.trunc(tenant.id)}', true)`;
-}
-
 function toConfig(input: QueryInput, values: readonly unknown[] | undefined): pg.QueryConfig {
   const config: pg.QueryConfig = typeof input === 'string' ? { text: input } : { ...input };
   if (values !== undefined) config.values = [...values];

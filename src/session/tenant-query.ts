@@ -22,10 +22,19 @@ export interface PreludeStatement {
   readonly prepared?: { readonly name: string; readonly text: string; readonly values: readonly string[] };
 }
 
+/**
+ * Whether `text` is surely one statement, so it may run as a prepared statement (the extended
+ * protocol refuses several): no `;` anywhere — a `;` inside a literal just keeps it unprepared.
+ */
+function isSingleStatement(text: string): boolean {
+  return !text.includes(';');
+}
+
 /** The hooks of `pg.Query` that {@link TenantQuery} extends (pg calls them; they are untyped). */
 interface PgQueryInternals extends EventEmitter {
   text: string;
   name: string | undefined;
+  values: unknown[] | undefined;
   requiresPreparation(): boolean;
   submit(connection: WireConnection): Error | null;
   prepare(connection: WireConnection): void;
@@ -73,9 +82,12 @@ export class TenantQuery extends PgQuery {
     super(config, undefined, callback);
     this.#prelude = prelude;
     this.#skip = prelude.length;
-    if (autoPrepare && !config.name && config.values !== undefined && config.values.length > 0) {
+    if (autoPrepare && !config.name && (config.values?.length || isSingleStatement(config.text))) {
       this.#autoName = statementName(config.text);
-      if (this.#autoName !== undefined) this.name = this.#autoName;
+      if (this.#autoName !== undefined) {
+        this.name = this.#autoName;
+        this.values ??= [];
+      }
     }
   }
 
