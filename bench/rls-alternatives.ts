@@ -129,6 +129,16 @@ function variantsFor(app: string): Variant[] {
   ];
 }
 
+/**
+ * A PL/pgSQL body answering as tenantry.current_tenant() does: its own body when it is already
+ * PL/pgSQL (it is since the lookup moved into PL/pgSQL), else its SQL query wrapped in RETURN.
+ */
+function plpgsqlBody(body: string): string {
+  return /^\s*(DECLARE|BEGIN)\b/i.test(body)
+    ? body
+    : ` BEGIN RETURN (${body.trim().replace(/;$/, '')}); END `;
+}
+
 /** Creates the alternative functions in schema bench_alt (owned like tenantry's own). */
 async function createAlternatives(tenantry: Tenantry): Promise<void> {
   const { app, owner } = tenantry.roles;
@@ -144,7 +154,7 @@ async function createAlternatives(tenantry: Tenantry): Promise<void> {
      SET LOCAL ROLE ${pg.escapeIdentifier(owner)};
      CREATE FUNCTION bench_alt.plpgsql_definer() RETURNS integer
        LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-       AS $body$ BEGIN RETURN (${currentBody.trim().replace(/;$/, '')}); END $body$;
+       AS $body$${plpgsqlBody(currentBody)}$body$;
      CREATE FUNCTION bench_alt.parse_definer() RETURNS integer
        LANGUAGE sql STABLE PARALLEL SAFE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
        AS $body$${PARSE_BODY}$body$;
