@@ -2,7 +2,7 @@ import { LRUCache } from 'lru-cache';
 
 /**
  * Automatic prepared statements for tenant queries, as postgres.js and PgBouncer 1.21+ do: a
- * parameterised statement gets a name from its text, is parsed once per connection and from then
+ * single statement gets a name from its text, is parsed once per connection and from then
  * on only bound and executed, so PostgreSQL skips parsing, rewriting (row-level security, views)
  * and, once it settles on a generic plan, planning.
  *

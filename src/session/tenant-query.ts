@@ -62,8 +62,9 @@ const PgQuery = pg.Query as unknown as new (
  * also runs as one implicit transaction. Prelude results are swallowed; the caller sees only
  * its own rows, exactly as from `pg`.
  *
- * With `autoPrepare`, an unnamed statement with parameters becomes a named prepared statement
- * of the connection (statement-cache.ts): parsed once, then only bound and executed.
+ * With `autoPrepare`, an unnamed single statement (with values, or without values and without
+ * `;`) becomes a named prepared statement of the connection (statement-cache.ts): parsed once,
+ * then only bound and executed.
  */
 export class TenantQuery extends PgQuery {
   readonly #prelude: readonly PreludeStatement[];
