@@ -187,16 +187,17 @@ export class TenantStore {
           });
         }
         if (isolation === 'schema') {
+          // Its tables and indexes are created in its tablespace, not created and then moved.
+          if (tablespace !== undefined) {
+            await client.query("SELECT set_config('default_tablespace', $1, true)", [tablespace]);
+          }
           await provisionSchema(client, objectName, tenantFaceSchema(uuid), objectName);
           await client.query('UPDATE tenantry.tenant SET schema_name = $2, tablespace = $3 WHERE id = $1', [
             tenantId,
             objectName,
             tablespace ?? null,
           ]);
-          // After the update: a catalog trigger adds the runtime tables to the schema then.
-          if (tablespace !== undefined) {
-            await moveSchemaRelations(client, { uuid, schemaName: objectName }, tablespace);
-          }
+          if (tablespace !== undefined) await client.query("SELECT set_config('default_tablespace', '', true)");
         }
         return tenantId;
       });
