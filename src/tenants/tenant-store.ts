@@ -197,7 +197,8 @@ export class TenantStore {
             objectName,
             tablespace ?? null,
           ]);
-          if (tablespace !== undefined) await client.query("SELECT set_config('default_tablespace', '', true)");
+          if (tablespace !== undefined)
+            await client.query("SELECT set_config('default_tablespace', '', true)");
         }
         return tenantId;
       });

@@ -10,6 +10,7 @@ import {
   applyChanges,
   BATCH,
   checksums,
+  advanceSequences,
   copySnapshot,
   deleteTenantRows,
   prepareSession,
@@ -165,6 +166,7 @@ export class MoveRun {
         const drained = Date.now();
         this.#pause.drainMs = drained - waited;
         await this.#verify(source, target, tables);
+        await advanceSequences(target, tables, this.#tenant.id);
         this.#pause.verifyMs = Date.now() - drained;
       } catch (error) {
         await setFence(source, id, false).catch(() => undefined);

@@ -2,6 +2,8 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
+import { advanceSerials } from '../transfer/copy-rows.js';
+import { readSerialColumns } from '../transfer/placement.js';
 import type { Captured, Db } from './capture.js';
 import type { MoveTable, Side } from './tables.js';
 
@@ -214,5 +216,25 @@ export class TouchedKeys {
   /** The keys per table name. */
   byTable(): Map<string, Record<string, unknown>[]> {
     return new Map([...this.#tables].map(([name, keys]) => [name, [...keys.values()]]));
+  }
+}
+
+/**
+ * Advances the new copy's serial and identity sequences past the tenant's rows: they were copied
+ * with their keys, and a schema or database copy has sequences of its own that start afresh.
+ */
+export async function advanceSequences(
+  target: Db,
+  tables: readonly MoveTable[],
+  tenantId: number,
+): Promise<void> {
+  for (const table of tables) {
+    const serials = await readSerialColumns(target, table.target);
+    if (serials.length === 0) continue;
+    await advanceSerials(
+      target,
+      { relation: table.target, tenantColumn: table.tenantColumn, serials },
+      tenantId,
+    );
   }
 }

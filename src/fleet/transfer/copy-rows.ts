@@ -106,7 +106,7 @@ export async function insertRows(
  */
 export async function advanceSerials(
   db: Queryable,
-  shape: TableShape,
+  shape: Pick<TableShape, 'relation' | 'tenantColumn' | 'serials'>,
   tenantId: number,
   floor: ReadonlyMap<string, string> = new Map(),
 ): Promise<void> {

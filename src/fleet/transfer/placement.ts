@@ -61,6 +61,31 @@ export function readSegment(placement: TenantPlacement, table: TransferTable): n
   return placement.segments?.get(tableKey(table)) ?? placement.id;
 }
 
+/**
+ * SQL for the sequence that feeds column `a` (pg_attribute) of relation `$1`: a serial's or an
+ * identity's own, or one its default calls `nextval` on; NULL for none.
+ */
+const SERIAL_SEQUENCE = `coalesce(pg_get_serial_sequence($1, a.attname),
+  (SELECT d.refobjid::regclass::text FROM pg_attrdef ad
+   JOIN pg_depend d ON d.classid = 'pg_attrdef'::regclass AND d.objid = ad.oid AND d.refclassid = 'pg_class'::regclass
+   JOIN pg_class s ON s.oid = d.refobjid AND s.relkind = 'S'
+   WHERE ad.adrelid = a.attrelid AND ad.adnum = a.attnum LIMIT 1))`;
+
+/** The serial and identity columns of `relation` (quoted, qualified) with their sequences. */
+export async function readSerialColumns(
+  db: Queryable,
+  relation: string,
+): Promise<{ column: string; sequence: string }[]> {
+  const { rows } = await db.query<{ column: string; sequence: string }>(
+    `SELECT column_name AS column, sequence FROM (
+       SELECT a.attname AS column_name, ${SERIAL_SEQUENCE} AS sequence
+       FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped) c
+     WHERE sequence IS NOT NULL`,
+    [relation],
+  );
+  return rows;
+}
+
 /** What reading and writing one table in one placement needs to know of it. */
 export interface TableShape {
   readonly relation: string;
@@ -92,12 +117,7 @@ export async function readShape(
   }>(
     `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, a.attgenerated <> '' AS generated,
             array_position(con.conkey, a.attnum) AS pk,
-            coalesce(pg_get_serial_sequence($1, a.attname),
-                     (SELECT d.refobjid::regclass::text FROM pg_attrdef ad
-                      JOIN pg_depend d ON d.classid = 'pg_attrdef'::regclass AND d.objid = ad.oid
-                                      AND d.refclassid = 'pg_class'::regclass
-                      JOIN pg_class s ON s.oid = d.refobjid AND s.relkind = 'S'
-                      WHERE ad.adrelid = a.attrelid AND ad.adnum = a.attnum LIMIT 1)) AS serial
+            ${SERIAL_SEQUENCE} AS serial
      FROM pg_attribute a
      LEFT JOIN pg_constraint con ON con.conrelid = a.attrelid AND con.contype = 'p'
      WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
