@@ -55,17 +55,11 @@ async function prepareSchema(
     if (role && !reusesRole(source, target)) {
       await createStagedRole(client, roles, credentials, tenant, role, randomBytes(24).toString('base64url'));
     }
+    // clone_schema also installs the runtime tables (migration 025).
     await client.query('SELECT tenantry.clone_schema($1, $2, $3)', [
       target.schema,
       target.stagingFace,
       role ?? null,
-    ]);
-    await client.query('SELECT tenantry.runtime_install($1, $2, $3, $4, $5)', [
-      target.schema,
-      'tenantry_',
-      roles.app,
-      roles.maint,
-      roles.owner,
     ]);
   });
 }

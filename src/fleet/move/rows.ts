@@ -3,7 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { advanceSerials } from '../transfer/copy-rows.js';
-import { readSerialColumns } from '../transfer/placement.js';
+import { PORTABLE_SETTINGS, readSerialColumns } from '../transfer/placement.js';
 import type { Captured, Db } from './capture.js';
 import type { MoveTable, Side } from './tables.js';
 
@@ -12,16 +12,17 @@ const q = pg.escapeIdentifier;
 export const BATCH = 2000;
 
 /**
- * Prepares an operator session on either copy: UTC and ISO dates (rows travel as JSON text, and
- * checksums compare it), the tenant's setting (for an operator under FORCE ROW LEVEL SECURITY),
+ * Prepares an operator session on either copy: transfer's portable settings — UTC, ISO dates, hex
+ * bytea, shortest exact floats (rows travel as JSON text, and checksums compare it, across servers), the tenant's setting (for an operator under FORCE ROW LEVEL SECURITY),
  * and — where allowed (superuser) — replica mode, so foreign keys and triggers don't fire while
  * rows arrive in table order: the old copy already enforced them.
  */
 export async function prepareSession(db: Db, tenantId: number): Promise<void> {
-  await db.query(
-    `SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; SET extra_float_digits = 3;
-     SELECT set_config('tenantry.tenant', '${Math.trunc(tenantId)}', false)`,
-  );
+  const settings = { ...PORTABLE_SETTINGS, 'tenantry.tenant': String(Math.trunc(tenantId)) };
+  await db.query('SELECT set_config(n, v, false) FROM unnest($1::text[], $2::text[]) u(n, v)', [
+    Object.keys(settings),
+    Object.values(settings),
+  ]);
   await db.query('SET session_replication_role = replica').catch(() => undefined);
 }
 
