@@ -1,6 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import type { CatalogRoles } from '../catalog/index.js';
 import { TenantryError } from '../errors.js';
@@ -12,6 +10,7 @@ import {
   type DatabasePlan,
 } from '../isolation/database.js';
 import {
+  FLEET_PLANE_SQL,
   registryFingerprint,
   saveTemplate,
   templateRows,
@@ -23,11 +22,6 @@ import { withTemplateLock } from './locks.js';
 
 /** The template's stand-in tenant (its row and role become the real tenant's in each clone). */
 const TEMPLATE_TENANT = { id: 0, uuid: '00000000-0000-4000-8000-000000000000', name: 'template' } as const;
-
-const fleetPlane = readFileSync(
-  fileURLToPath(new URL('../sql/dataplane/fleet-template.sql', import.meta.url)),
-  'utf8',
-);
 
 const q = pg.escapeIdentifier;
 
@@ -185,7 +179,7 @@ export class DatabaseTemplates {
     });
     try {
       await withClient(withDatabase(serverUrl, this.name), (client) =>
-        client.query(`${fleetPlane};
+        client.query(`${FLEET_PLANE_SQL};
           INSERT INTO tenantry.fleet_version (version) VALUES (${version})
           ON CONFLICT (only_row) DO UPDATE SET version = EXCLUDED.version`),
       );

@@ -4,17 +4,17 @@ import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
 import type { TenantIsolation, TenantState } from '../catalog/index.js';
 
+/** The SQL a template database holds besides its tables (`tenantry.fleet_adopt`, the version table). */
+export const FLEET_PLANE_SQL = readFileSync(
+  fileURLToPath(new URL('../sql/dataplane/fleet-template.sql', import.meta.url)),
+  'utf8',
+);
+
 /**
- * The version of what a template database holds besides its tables (`fleet-template.sql`:
- * `tenantry.fleet_adopt`, the version table): a template built by a tenantry with other SQL there
- * is rebuilt on its next use (it is part of {@link registryFingerprint}).
+ * The version of {@link FLEET_PLANE_SQL}: a template built by a tenantry with other SQL there is
+ * rebuilt on its next use (it is part of {@link registryFingerprint}).
  */
-export const FLEET_PLANE_VERSION = createHash('sha256')
-  .update(
-    readFileSync(fileURLToPath(new URL('../sql/dataplane/fleet-template.sql', import.meta.url)), 'utf8'),
-  )
-  .digest('hex')
-  .slice(0, 12);
+export const FLEET_PLANE_VERSION = createHash('sha256').update(FLEET_PLANE_SQL).digest('hex').slice(0, 12);
 
 /** Something that runs queries: a pool, a client. */
 export type Queryable = Pick<pg.ClientBase, 'query'>;

@@ -10,8 +10,6 @@ import { settingsDiff } from './startup-params.js';
 import { StatementRouter } from './statement-router.js';
 import { settingsKey } from './statements.js';
 
-export type { RelayOptions } from './relay-backend.js';
-
 const IDENTITY_ERRORS = /TENANTRY_ERR_(AUTH|TOKEN_|TENANT_DISABLED|TENANT_LOCKED|TENANT_NOT_FOUND)/;
 /** While waiting for a backend, the client's socket is paused once this much is held. */
 const HOLD_PAUSE_BYTES = 1 << 20;

@@ -116,13 +116,17 @@ export class PoolManager {
     if (counters.inUse >= this.#tenantMax()) return undefined;
     const pool = this.#pools.get(this.#keyOf(target));
     if (!pool || pool.closed) return undefined;
+    const connection = this.#takeIdle(pool);
+    if (!connection) return undefined;
+    this.#touch(pool);
+    return this.#lease(counters, connection, pool, 0);
+  }
+
+  /** The most recently idle usable connection of `pool`, discarding broken ones on the way. */
+  #takeIdle(pool: IdentityPool): PooledConnection | undefined {
     for (let connection = pool.idle.pop(); connection; connection = pool.idle.pop()) {
-      if (connection.broken) {
-        this.#discard(connection, pool);
-        continue;
-      }
-      this.#touch(pool);
-      return this.#lease(counters, connection, pool, 0);
+      if (!connection.broken) return connection;
+      this.#discard(connection, pool);
     }
     return undefined;
   }
@@ -203,12 +207,9 @@ export class PoolManager {
       return true;
     }
     const pool = this.#pool(waiter);
-    for (let connection = pool.idle.pop(); connection; connection = pool.idle.pop()) {
-      if (connection.broken) {
-        this.#discard(connection, pool);
-        continue;
-      }
-      this.#hand(waiter, connection, pool);
+    const idle = this.#takeIdle(pool);
+    if (idle) {
+      this.#hand(waiter, idle, pool);
       return true;
     }
     // A connection of this pool is being reset: it is about to be free, wait for it.
