@@ -2,7 +2,7 @@ import { randomInt } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
 import { TenantryError } from '../errors.js';
-import { isConnectionError } from '../pool/index.js';
+import { connectionLost, isConnectionError } from '../pool/index.js';
 import type { TenantRoute } from '../session/index.js';
 import { authenticate, type GatewayIdentity } from './authenticate.js';
 import { Framer } from './framer.js';
@@ -238,7 +238,7 @@ export class ClientConnection {
       if (failure) this.fatal(loginState(failure), `${failure.code}: ${failure.message}`);
       else if (isConnectionError(error)) {
         // PostgreSQL (or the path to it) failed while checking the login: say so, retryably.
-        const lost = new TenantryError('CONNECTION_LOST', { problem: (error as Error).message });
+        const lost = connectionLost(error);
         this.fatal(lost.sqlstate, `${lost.code}: ${lost.message}`);
       } else this.fatal('XX000', error instanceof Error ? error.message : String(error));
     }

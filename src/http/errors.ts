@@ -1,7 +1,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { TenantryError, fromDatabaseError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { isConnectionError } from '../pool/index.js';
+import { connectionLost, isConnectionError } from '../pool/index.js';
 
 /** The body of every error answer: a stable code and a message. */
 export interface ErrorBody {
@@ -78,7 +78,7 @@ export function errorHandler(logger: Logger) {
     }
     if (isConnectionError(error)) {
       // PostgreSQL went away or stopped answering mid-request: say so, as a 503 a client may retry.
-      const lost = new TenantryError('CONNECTION_LOST', { problem: error.message }, { cause: error });
+      const lost = connectionLost(error);
       logger.warn({ err: error, reqId: request.id }, 'request lost its database connection');
       void reply.status(lost.status).send({ code: lost.code, message: lost.message });
       return;

@@ -1,3 +1,5 @@
+import { TenantryError } from '../errors.js';
+
 /** SQLSTATEs and Node error codes that mean the connection itself is gone. */
 const CONNECTION_SQLSTATES = new Set([
   '57P01',
@@ -29,6 +31,18 @@ export function isConnectionError(error: unknown): boolean {
   return /Connection terminated|connection is closed|Client has encountered a connection error|not queryable|Query read timeout/i.test(
     error.message,
   );
+}
+
+/**
+ * A connection error ({@link isConnectionError}) as `TENANTRY_ERR_CONNECTION_LOST`: its message
+ * and code as the problem, the original as `cause` — the one form the library, the gateway and
+ * HTTP answer with.
+ */
+export function connectionLost(error: unknown): TenantryError {
+  const original = error as { message?: unknown; code?: unknown };
+  const message = typeof original.message === 'string' ? original.message : String(error);
+  const problem = typeof original.code === 'string' ? `${message}, ${original.code}` : message;
+  return new TenantryError('CONNECTION_LOST', { problem }, { cause: error });
 }
 
 const READ_ONLY = /^\s*(?:select|with|values|table|show)\b/i;

@@ -1,5 +1,5 @@
 export { PoolManager } from './pool-manager.js';
-export { isConnectionError, isRetryableRead } from './connection-errors.js';
+export { connectionLost, isConnectionError, isRetryableRead } from './connection-errors.js';
 export { SESSION_STATE, mayLeaveState } from './pooled-connection.js';
 export type {
   Lease,

@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { Tenant } from '../catalog/index.js';
 import { runInTenantContext, tryGetTenantContext } from '../context/index.js';
 import {
+  connectionLost,
   isConnectionError,
   isRetryableRead,
   mayLeaveState,
@@ -74,11 +75,7 @@ function isLost(error: unknown): boolean {
  */
 function toTenantryError(error: unknown): unknown {
   if (isTenantryError(error)) return error;
-  if (!isConnectionError(error)) return fromDatabaseError(error);
-  const original = error as Error & { code?: unknown };
-  const problem =
-    typeof original.code === 'string' ? `${original.message}, ${original.code}` : original.message;
-  return new TenantryError('CONNECTION_LOST', { problem }, { cause: error });
+  return isConnectionError(error) ? connectionLost(error) : fromDatabaseError(error);
 }
 
 function sqlOf(config: pg.QueryConfig): string {
