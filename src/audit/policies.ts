@@ -22,7 +22,8 @@ const ISOLATION_POLICY = 'tenantry_isolation';
 
 /**
  * Whether `qual` is one of the shapes tenantry writes: the tenant column equal to the current
- * tenant (possibly behind the allocation check), or — on a grouped table — one of the current
+ * tenant (`tenantry.current_tenant()`, or `tenantry.segment_tenant()` with the allocation check
+ * since catalog version 26; version 9's form had it behind `OR tenantry.allocated()`), or — on a grouped table — one of the current
  * tenant's segments. Anything else (an `OR`, a constant, another column) is not tenantry's.
  */
 export function isTenantryQual(qual: string | null, col: string, grouped: boolean): boolean {
@@ -37,7 +38,10 @@ export function isTenantryQual(qual: string | null, col: string, grouped: boolea
   const ors = spaced.split(' OR ').length - 1;
   const allowedOrs = spaced.split(' OR tenantry.allocated(').length - 1;
   if (ors !== allowedOrs || allowedOrs > 1) return false;
-  return dense.startsWith(`(${col}=(SELECT`) && dense.includes('tenantry.current_tenant()');
+  return (
+    dense.startsWith(`(${col}=(SELECT`) &&
+    (dense.includes('tenantry.current_tenant()') || dense.includes('tenantry.segment_tenant('))
+  );
 }
 
 function finding(table: DataTable, check: string, message: string, fix: string): Finding {

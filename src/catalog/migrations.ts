@@ -14,10 +14,13 @@ export interface CatalogMigration {
 
 const sqlDir = fileURLToPath(new URL('../sql/', import.meta.url));
 
-/** Replaces each `-- @include NAME` line with the content of `src/sql/include/NAME`. */
+/**
+ * Replaces each `-- @include NAME` line with the content of `src/sql/include/NAME`, whose own
+ * includes are expanded in turn.
+ */
 export function expandIncludes(sql: string): string {
   return sql.replace(/^-- @include ([\w.-]+)$/gm, (_line, name: string) =>
-    readFileSync(`${sqlDir}include/${name}`, 'utf8'),
+    expandIncludes(readFileSync(`${sqlDir}include/${name}`, 'utf8')),
   );
 }
 

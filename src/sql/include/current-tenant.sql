@@ -34,20 +34,7 @@ BEGIN
 END
 $fn$;
 
--- The SQL expression policies and tenant-column defaults use for the current tenant. Sessions
--- of the application role read the transaction-local setting inline (no function call: a call
--- costs tens of microseconds per statement, the inline parse almost nothing); an unknown id then
--- matches no row and fails the tenant foreign key on insert. Every other session goes through
--- tenantry.current_tenant().
-CREATE OR REPLACE FUNCTION tenantry.tenant_expr(app_role name) RETURNS text
-LANGUAGE sql IMMUTABLE
-AS $fn$
-  SELECT format(
-    'CASE WHEN SESSION_USER OPERATOR(pg_catalog.=) %L::name'
-    ' THEN CASE WHEN pg_catalog.current_setting(''tenantry.tenant'', true) OPERATOR(pg_catalog.~) ''^(0|-?[1-9][0-9]{0,8})$'''
-    ' THEN pg_catalog.current_setting(''tenantry.tenant'', true)::integer END'
-    ' ELSE tenantry.current_tenant() END', app_role)
-$fn$;
+-- @include tenant-expr.sql
 
 -- TENANT-ID() of seed 004: the current tenant's id, NULL when none.
 CREATE FUNCTION tenantry.tenant_id() RETURNS integer
