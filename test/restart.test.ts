@@ -74,7 +74,9 @@ describe('PostgreSQL restarted under load', () => {
       expect(failure instanceof pg.DatabaseError || failure instanceof Error).toBe(true);
       const unexpected =
         !isConnectionError(failure) &&
-        !/POOL_TIMEOUT|DATABASE_UNREACHABLE|CONNECTION_LOST|ECONNREFUSED/.test(String(failure));
+        !/POOL_TIMEOUT|DATABASE_UNREACHABLE|CONNECTION_LOST|ECONNREFUSED/.test(
+          `${String(failure)} ${String((failure as { code?: unknown }).code)}`,
+        );
       expect(unexpected, String(failure)).toBe(false);
     }
   });
