@@ -69,6 +69,8 @@ interface DefaultRow {
   readonly column: string;
   readonly expr: string | null;
   readonly identity: boolean;
+  /** The column owns the sequence it draws from (serial or identity). */
+  readonly owned: boolean;
 }
 
 /**
@@ -76,13 +78,15 @@ interface DefaultRow {
  * default drawing from one, numbers every tenant's rows from one counter — the values and
  * their gaps tell a tenant how many rows others insert, and when. tenantry's multi-tenant
  * sequences (tenantry.next) count per tenant; its shared ones are sanctioned on grouped tables,
- * whose members share a segment.
+ * whose members share a segment. A schema tenant's copy that owns its sequence (its own serial or
+ * identity column) counts that tenant's rows only.
  */
 async function checkSequences(db: Queryable, facts: AuditFacts): Promise<Finding[]> {
   const tables = new Map(facts.dataTables.map((t) => [t.oid, t]));
   const { rows } = await db.query<DefaultRow>(
     `SELECT ${qualifiedRel('a.attrelid')} AS object, a.attrelid::int AS rel, quote_ident(a.attname) AS "column",
-            pg_get_expr(ad.adbin, ad.adrelid) AS expr, a.attidentity <> '' AS identity
+            pg_get_expr(ad.adbin, ad.adrelid) AS expr, a.attidentity <> '' AS identity,
+            pg_get_serial_sequence(a.attrelid::regclass::text, a.attname) IS NOT NULL AS owned
      FROM pg_attribute a LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
      WHERE a.attrelid = ANY($1::oid[]) AND a.attnum > 0 AND NOT a.attisdropped
        AND (a.attidentity <> '' OR ad.adbin IS NOT NULL) ORDER BY 1, 3`,
@@ -92,7 +96,9 @@ async function checkSequences(db: Queryable, facts: AuditFacts): Promise<Finding
   for (const row of rows) {
     const table = tables.get(row.rel);
     const next = row.expr ? /tenantry\.next\('([a-z0-9_]+)'/.exec(row.expr)?.[1] : undefined;
-    if (row.identity || (row.expr !== null && /\bnextval\(/.test(row.expr))) {
+    // A schema tenant's copy owns its sequence: it numbers that tenant's rows only.
+    const ownCopy = table !== undefined && table.copyOf !== null && row.owned;
+    if (!ownCopy && (row.identity || (row.expr !== null && /\bnextval\(/.test(row.expr)))) {
       findings.push({
         check: 'sequence-shared',
         severity: 'medium',
