@@ -190,8 +190,7 @@ export async function registryFingerprint(db: Queryable): Promise<string> {
                                               r.tenant_column, r.writable, tenantry.column_shape(c.oid)),
                                        ';' ORDER BY r.schema_name, r.table_name)
                           FROM tenantry.registered_table r
-                          LEFT JOIN pg_namespace n ON n.nspname = r.schema_name
-                          LEFT JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = r.table_name), '')
+                          LEFT JOIN pg_class c ON c.oid = to_regclass(format('%I.%I', r.schema_name, r.table_name))), '')
                || '|' || coalesce((SELECT string_agg(format('%s:%s:%s:%s', s.name, s.kind, s.start, s.increment), ';' ORDER BY s.name)
                                    FROM tenantry.sequence s), '')) AS fp`,
   );
