@@ -22,9 +22,10 @@ const ISOLATION_POLICY = 'tenantry_isolation';
 
 /**
  * Whether `qual` is one of the shapes tenantry writes: the tenant column equal to the current
- * tenant (`tenantry.current_tenant()`, or `tenantry.segment_tenant()` with the allocation check
- * since catalog version 26; version 9's form had it behind `OR tenantry.allocated()`), or — on a grouped table — one of the current
- * tenant's segments. Anything else (an `OR`, a constant, another column) is not tenantry's.
+ * tenant (`tenantry.current_tenant()`, or since catalog version 26 `tenantry.segment_tenant()`,
+ * which checks the allocation; version 9's form had `OR tenantry.allocated()`), or — on a
+ * grouped table — one of the current tenant's segments. Anything else (an `OR`, a constant,
+ * another column) is not tenantry's.
  */
 export function isTenantryQual(qual: string | null, col: string, grouped: boolean): boolean {
   if (qual === null) return false;

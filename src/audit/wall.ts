@@ -69,8 +69,8 @@ interface DefaultRow {
   readonly column: string;
   readonly expr: string | null;
   readonly identity: boolean;
-  /** The column owns the sequence it draws from (serial or identity). */
-  readonly owned: boolean;
+  /** The sequence the column owns (serial or identity), qualified, if any. */
+  readonly serial: string | null;
 }
 
 /**
@@ -86,7 +86,7 @@ async function checkSequences(db: Queryable, facts: AuditFacts): Promise<Finding
   const { rows } = await db.query<DefaultRow>(
     `SELECT ${qualifiedRel('a.attrelid')} AS object, a.attrelid::int AS rel, quote_ident(a.attname) AS "column",
             pg_get_expr(ad.adbin, ad.adrelid) AS expr, a.attidentity <> '' AS identity,
-            pg_get_serial_sequence(a.attrelid::regclass::text, a.attname) IS NOT NULL AS owned
+            pg_get_serial_sequence(a.attrelid::regclass::text, a.attname) AS serial
      FROM pg_attribute a LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
      WHERE a.attrelid = ANY($1::oid[]) AND a.attnum > 0 AND NOT a.attisdropped
        AND (a.attidentity <> '' OR ad.adbin IS NOT NULL) ORDER BY 1, 3`,
@@ -96,8 +96,10 @@ async function checkSequences(db: Queryable, facts: AuditFacts): Promise<Finding
   for (const row of rows) {
     const table = tables.get(row.rel);
     const next = row.expr ? /tenantry\.next\('([a-z0-9_]+)'/.exec(row.expr)?.[1] : undefined;
-    // A schema tenant's copy owns its sequence: it numbers that tenant's rows only.
-    const ownCopy = table !== undefined && table.copyOf !== null && row.owned;
+    // A schema tenant's copy drawing from a sequence it owns numbers that tenant's rows only.
+    const ownsIt =
+      row.serial !== null && (row.identity || (row.expr?.includes(`'${row.serial}'::regclass`) ?? false));
+    const ownCopy = table !== undefined && table.copyOf !== null && ownsIt;
     if (!ownCopy && (row.identity || (row.expr !== null && /\bnextval\(/.test(row.expr)))) {
       findings.push({
         check: 'sequence-shared',
