@@ -69,8 +69,8 @@ interface DefaultRow {
   readonly column: string;
   readonly expr: string | null;
   readonly identity: boolean;
-  /** The sequence the column owns (serial or identity), qualified, if any. */
-  readonly serial: string | null;
+  /** The column draws from a sequence it owns (identity, or a serial's nextval default). */
+  readonly owned: boolean;
 }
 
 /**
@@ -86,8 +86,12 @@ async function checkSequences(db: Queryable, facts: AuditFacts): Promise<Finding
   const { rows } = await db.query<DefaultRow>(
     `SELECT ${qualifiedRel('a.attrelid')} AS object, a.attrelid::int AS rel, quote_ident(a.attname) AS "column",
             pg_get_expr(ad.adbin, ad.adrelid) AS expr, a.attidentity <> '' AS identity,
-            pg_get_serial_sequence(a.attrelid::regclass::text, a.attname) AS serial
+            CASE WHEN s.seq IS NULL THEN false WHEN a.attidentity <> '' THEN true
+                 ELSE EXISTS (SELECT 1 FROM pg_depend d
+                              WHERE d.classid = 'pg_attrdef'::regclass AND d.objid = ad.oid
+                                AND d.refclassid = 'pg_class'::regclass AND d.refobjid = s.seq::regclass) END AS owned
      FROM pg_attribute a LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+     CROSS JOIN LATERAL (SELECT pg_get_serial_sequence(a.attrelid::regclass::text, a.attname) AS seq) s
      WHERE a.attrelid = ANY($1::oid[]) AND a.attnum > 0 AND NOT a.attisdropped
        AND (a.attidentity <> '' OR ad.adbin IS NOT NULL) ORDER BY 1, 3`,
     [dataOids(facts)],
@@ -97,9 +101,7 @@ async function checkSequences(db: Queryable, facts: AuditFacts): Promise<Finding
     const table = tables.get(row.rel);
     const next = row.expr ? /tenantry\.next\('([a-z0-9_]+)'/.exec(row.expr)?.[1] : undefined;
     // A schema tenant's copy drawing from a sequence it owns numbers that tenant's rows only.
-    const ownsIt =
-      row.serial !== null && (row.identity || (row.expr?.includes(`'${row.serial}'::regclass`) ?? false));
-    const ownCopy = table !== undefined && table.copyOf !== null && ownsIt;
+    const ownCopy = table !== undefined && table.copyOf !== null && row.owned;
     if (!ownCopy && (row.identity || (row.expr !== null && /\bnextval\(/.test(row.expr)))) {
       findings.push({
         check: 'sequence-shared',
