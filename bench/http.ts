@@ -14,6 +14,7 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
 import { createTenantry, generateMasterKey } from '../src/index.js';
+import { processSched } from './gateway-tools.js';
 import { openDatabase, parseArgs, round } from './harness.js';
 import { forEachLimited, printJsonLine } from './load.js';
 
@@ -60,7 +61,7 @@ async function setUp(url: string, masterKey: string, count: number): Promise<Ten
 async function startServer(
   url: string,
   masterKey: string,
-): Promise<{ port: number; stop: () => Promise<void> }> {
+): Promise<{ port: number; pid: number | undefined; stop: () => Promise<void> }> {
   // TENANTRY_BENCH_CPU_PROF=DIR: profile the server process (node --cpu-prof) into DIR.
   const profile = process.env.TENANTRY_BENCH_CPU_PROF;
   const flags = profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : [];
@@ -78,6 +79,7 @@ async function startServer(
   const { port } = JSON.parse(line) as { port: number };
   return {
     port,
+    pid: child.pid,
     stop: async () => {
       child.kill('SIGTERM');
       await once(child, 'exit');
@@ -147,11 +149,20 @@ export async function main(argv: readonly string[]): Promise<void> {
     const server = await startServer(db.url, masterKey);
     try {
       await load(server.port, tokens, 3);
+      const before = processSched(server.pid);
       const ours = await load(server.port, tokens, seconds);
+      const after = processSched(server.pid);
+      // The server's CPU per request, and how long it waited for a CPU while runnable (2 cores
+      // shared with PostgreSQL and the load generator): NaN where /proc is unavailable.
+      const cpuUs = ((after.cpuMs - before.cpuMs) * 1000) / ours.total;
+      const waitUs = ((after.waitMs - before.waitMs) * 1000) / ours.total;
       console.log(`${BENCH}: baseline (seed 002, published, 1 vCPU / 512 MB) ${SEED_002_RPS} req/s`);
       console.log(
         `${BENCH}: tenantry ${round(ours.rps, 0)} req/s over ${ours.total} requests, p50 ${ours.p50} ms, p99 ${ours.p99} ms, ` +
           `errors ${ours.errors} (leaks ${ours.leaks}); 64 connections, ${seconds} s, ${count} tenants`,
+      );
+      console.log(
+        `${BENCH}: server process CPU ${round(cpuUs, 1)} µs per request; runnable but waiting for a CPU ${round(waitUs, 1)} µs per request`,
       );
       const ratio = ours.rps / SEED_002_RPS;
       console.log(`${BENCH}: ratio ${round(ratio, 1)}x seed 002; goal ≥ ${GOAL} req/s with 0 errors`);
@@ -168,6 +179,8 @@ export async function main(argv: readonly string[]): Promise<void> {
         p50_ms: ours.p50,
         p99_ms: ours.p99,
         tenants: count,
+        server_cpu_us_per_request: round(cpuUs, 1),
+        server_cpu_wait_us_per_request: round(waitUs, 1),
       });
     } finally {
       await server.stop();

@@ -1,5 +1,6 @@
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DELEGATION_TYPE, DelegationTokens } from '../src/identity/index.js';
 import {
   createTenantry,
   generateMasterKey,
@@ -155,5 +156,24 @@ describe('delegation tokens (seed 000)', () => {
     const temp = await tenantry.tokens.issue({ user: 'temp@HomeDepot', service: 'svc' });
     await tenantry.users.remove('temp@HomeDepot');
     await expectCode(tenantry.tokens.verify(temp.token), 'AUTH');
+  });
+});
+
+describe('DelegationTokens.looksLike (remembers the answer per token header)', () => {
+  const sign = (typ: string) =>
+    new SignJWT({ sub: 'x' }).setProtectedHeader({ alg: 'HS256', typ }).sign(new Uint8Array(32).fill(7));
+
+  it('answers by the header only, the same on every call', async () => {
+    const delegation = await sign(DELEGATION_TYPE);
+    const other = await sign('JWT');
+    for (let round = 0; round < 3; round++) {
+      expect(DelegationTokens.looksLike(delegation)).toBe(true);
+      // same header, another body: still a delegation token by its header
+      expect(DelegationTokens.looksLike(`${delegation.split('.')[0]}.e30.sig`)).toBe(true);
+      expect(DelegationTokens.looksLike(other)).toBe(false);
+      expect(DelegationTokens.looksLike('not-a-token')).toBe(false);
+      expect(DelegationTokens.looksLike(`${'A'.repeat(600)}.b.c`)).toBe(false);
+      expect(DelegationTokens.looksLike('')).toBe(false);
+    }
   });
 });

@@ -1,10 +1,14 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { OperatorDb } from '../tenantry.js';
 
 const SETTING = 'admin_token_sha256';
+/** Tokens whose answer {@link AdminToken.matches} remembers at most, and their longest length. */
+const REMEMBERED_ANSWERS = 4096;
+const REMEMBERED_LENGTH = 2048;
 
+/** SHA-256 of a token (one-shot `crypto.hash`: checked on every HTTP request, no Hash object). */
 function digest(token: string): Buffer {
-  return createHash('sha256').update(token, 'utf8').digest();
+  return hash('sha256', token, 'buffer');
 }
 
 /**
@@ -14,6 +18,7 @@ function digest(token: string): Buffer {
  */
 export class AdminToken {
   readonly #digest: Buffer;
+  readonly #answers = new Map<string, boolean>();
 
   private constructor(digestBytes: Buffer) {
     this.#digest = digestBytes;
@@ -49,8 +54,19 @@ export class AdminToken {
     return { admin: new AdminToken(hash), generated: token };
   }
 
-  /** Whether `token` is the admin token. */
+  /**
+   * Whether `token` is the admin token. Every tenant-data request asks this of its bearer token
+   * first; the answers for recent tokens are remembered (a bounded map), so that a service sending
+   * the same token on each request is not hashed each time.
+   */
   matches(token: string): boolean {
-    return timingSafeEqual(digest(token), this.#digest);
+    const known = this.#answers.get(token);
+    if (known !== undefined) return known;
+    const answer = timingSafeEqual(digest(token), this.#digest);
+    if (token.length <= REMEMBERED_LENGTH) {
+      if (this.#answers.size >= REMEMBERED_ANSWERS) this.#answers.clear();
+      this.#answers.set(token, answer);
+    }
+    return answer;
   }
 }

@@ -19,6 +19,10 @@ const ISSUER = 'tenantry';
 const KEY_OWNER = 'tenantry:delegation';
 /** Default and longest lifetimes of a delegation token. */
 const DEFAULT_TTL = 3600;
+/** Token headers whose type {@link DelegationTokens.looksLike} remembers, and their longest length. */
+const MAX_REMEMBERED_HEADERS = 256;
+const MAX_REMEMBERED_HEADER = 512;
+const headerTypes = new Map<string, boolean>();
 const MAX_TTL = 24 * 3600;
 
 /** What {@link DelegationTokens.issue} needs. */
@@ -147,11 +151,23 @@ export class DelegationTokens {
 
   /** Whether `token` claims to be a delegation token (by its header; nothing is verified). */
   static looksLike(token: string): boolean {
+    // The header is the part before the first dot; a service sends the same few headers (one per
+    // signing key) on every request, so their answers are remembered (a bounded map).
+    const dot = token.indexOf('.');
+    const segment = dot < 0 ? token : token.slice(0, dot);
+    const known = headerTypes.get(segment);
+    if (known !== undefined) return known;
+    let answer: boolean;
     try {
-      return decodeProtectedHeader(token).typ === DELEGATION_TYPE;
+      answer = decodeProtectedHeader(token).typ === DELEGATION_TYPE;
     } catch {
-      return false;
+      answer = false;
     }
+    if (segment.length <= MAX_REMEMBERED_HEADER) {
+      if (headerTypes.size >= MAX_REMEMBERED_HEADERS) headerTypes.clear();
+      headerTypes.set(segment, answer);
+    }
+    return answer;
   }
 
   /**
@@ -165,8 +181,11 @@ export class DelegationTokens {
       throw fail('TOKEN_INVALID', 'it is not a compact JWS string');
     }
     const cacheKey = `${options.audience ?? 'tenantry'}\0${token}`;
-    const payload = this.#verified.get(cacheKey) ?? (await this.#check(token, options.audience));
-    this.#verified.set(cacheKey, payload);
+    let payload = this.#verified.get(cacheKey);
+    if (payload === undefined) {
+      payload = await this.#check(token, options.audience);
+      this.#verified.set(cacheKey, payload);
+    }
     const id = String(payload.jti);
     if (await this.#revocations.revoked(id)) throw new TenantryError('TOKEN_REVOKED', { id });
     const domain = typeof payload.domain === 'string' ? payload.domain : '';

@@ -30,6 +30,14 @@ function isSingleStatement(text: string): boolean {
   return !text.includes(';');
 }
 
+const PLAIN_KEYS = new Set(['text', 'values', 'name']);
+
+/** pg.Query's first two arguments for `config`: its text and values when that is all it has. */
+function pgArgs(config: pg.QueryConfig): [string | pg.QueryConfig, unknown[] | undefined] {
+  for (const key in config) if (!PLAIN_KEYS.has(key)) return [config, undefined];
+  return typeof config.text === 'string' ? [config.text, config.values] : [config, undefined];
+}
+
 /** The hooks of `pg.Query` that {@link TenantQuery} extends (pg calls them; they are untyped). */
 interface PgQueryInternals extends EventEmitter {
   text: string;
@@ -46,8 +54,8 @@ interface PgQueryInternals extends EventEmitter {
 type QueryCallback = (error: Error | null, result?: pg.QueryResult | pg.QueryResult[]) => void;
 
 const PgQuery = pg.Query as unknown as new (
-  config: pg.QueryConfig,
-  values: undefined,
+  config: string | pg.QueryConfig,
+  values: unknown[] | undefined,
   callback: QueryCallback,
 ) => PgQueryInternals;
 
@@ -80,7 +88,10 @@ export class TenantQuery extends PgQuery {
     callback: QueryCallback,
     autoPrepare = false,
   ) {
-    super(config, undefined, callback);
+    // pg copies a config object property by property; a plain { text, values, name } (the usual
+    // case) is passed as its text instead, which pg wraps without copying.
+    super(...pgArgs(config), callback);
+    if (config.name !== undefined) this.name = config.name;
     this.#prelude = prelude;
     this.#skip = prelude.length;
     if (autoPrepare && !config.name && (config.values?.length || isSingleStatement(config.text))) {
