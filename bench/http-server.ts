@@ -5,10 +5,15 @@
  */
 import { createLogger, createTenantry, startHttp } from '../src/index.js';
 
+const sharedPoolMax = Number(process.env.TENANTRY_BENCH_SHARED_POOL_MAX ?? '') || undefined;
+
 const tenantry = await createTenantry({
   databaseUrl: process.env.TENANTRY_BENCH_URL ?? '',
   masterKey: process.env.TENANTRY_MASTER_KEY ?? '',
   install: false,
+  // As `tenantry serve` runs on its embedded PostgreSQL (the bench's own server unless
+  // TENANTRY_BENCH_DATABASE_URL names another): TENANTRY_BENCH_SHARED_POOL_MAX, '' for no cap.
+  ...(sharedPoolMax ? { pool: { sharedPoolMax } } : {}),
 });
 const http = await startHttp(tenantry, {
   port: 0,

@@ -13,7 +13,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
-import { createTenantry, generateMasterKey } from '../src/index.js';
+import { colocatedPoolMax, createTenantry, generateMasterKey } from '../src/index.js';
 import { processSched } from './gateway-tools.js';
 import { openDatabase, parseArgs, round } from './harness.js';
 import { forEachLimited, printJsonLine } from './load.js';
@@ -61,6 +61,7 @@ async function setUp(url: string, masterKey: string, count: number): Promise<Ten
 async function startServer(
   url: string,
   masterKey: string,
+  sharedPoolMax: number | undefined,
 ): Promise<{ port: number; pid: number | undefined; stop: () => Promise<void> }> {
   // TENANTRY_BENCH_CPU_PROF=DIR: profile the server process (node --cpu-prof) into DIR.
   const profile = process.env.TENANTRY_BENCH_CPU_PROF;
@@ -71,6 +72,7 @@ async function startServer(
       TENANTRY_BENCH_URL: url,
       TENANTRY_MASTER_KEY: masterKey,
       TENANTRY_ADMIN_TOKEN: ADMIN,
+      TENANTRY_BENCH_SHARED_POOL_MAX: sharedPoolMax === undefined ? '' : String(sharedPoolMax),
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -146,7 +148,20 @@ export async function main(argv: readonly string[]): Promise<void> {
     console.log(
       `${BENCH}: ${count} tenants with tokens set up in ${round((Date.now() - started) / 1000, 1)} s (${db.where})`,
     );
-    const server = await startServer(db.url, masterKey);
+    // The application role's pool as `tenantry serve` sets it: 4 per CPU on its embedded
+    // PostgreSQL (the bench's own server); TENANTRY_BENCH_SHARED_POOL_MAX overrides ('' for none).
+    const asked = process.env.TENANTRY_BENCH_SHARED_POOL_MAX;
+    const sharedPoolMax =
+      asked !== undefined
+        ? Number(asked) || undefined
+        : process.env.TENANTRY_BENCH_DATABASE_URL
+          ? undefined
+          : colocatedPoolMax();
+    console.log(
+      `${BENCH}: application-role pool capped at ${sharedPoolMax ?? 'the budget (no cap of its own)'}` +
+        (sharedPoolMax === undefined ? '' : ' connections (as tenantry serve on its embedded PostgreSQL)'),
+    );
+    const server = await startServer(db.url, masterKey, sharedPoolMax);
     try {
       await load(server.port, tokens, 3);
       const before = processSched(server.pid);
@@ -181,6 +196,7 @@ export async function main(argv: readonly string[]): Promise<void> {
         tenants: count,
         server_cpu_us_per_request: round(cpuUs, 1),
         server_cpu_wait_us_per_request: round(waitUs, 1),
+        shared_pool_max: sharedPoolMax ?? null,
       });
     } finally {
       await server.stop();

@@ -14,6 +14,14 @@ const poolSchema = z.strictObject({
   reserve: z.int().min(0).default(15),
   /** Connections one tenant may hold at once (default: a quarter of the budget). */
   perTenantMax: z.int().min(1).optional(),
+  /**
+   * Connections the application role's pool of one database may hold: the pool every shared and
+   * schema tenant's statements through the library, the HTTP API and cross-tenant scans share
+   * (like PgBouncer's default_pool_size). More statements at once wait their turn. Default: no cap
+   * of its own (the budget); `tenantry serve` on its embedded PostgreSQL uses 4 per CPU of the
+   * machine (`colocatedPoolMax()`).
+   */
+  sharedPoolMax: z.int().min(1).optional(),
   /** Live pools kept at most (LRU beyond it). */
   maxPools: z.int().min(1).default(1000),
   /** Idle connections are closed after this many ms. */

@@ -65,7 +65,7 @@ export { TenantryError, isTenantryError, errorCodes } from './errors.js';
 export type { ErrorCode, ErrorDetails } from './errors.js';
 export { createLogger } from './logger.js';
 export type { Logger } from './logger.js';
-export { startEmbedded } from './embedded/index.js';
+export { colocatedPoolMax, startEmbedded } from './embedded/index.js';
 export type { EmbeddedOptions, EmbeddedServer } from './embedded/index.js';
 export type { CrossTenantOptions, ScanFailure, ScanRow } from './cross-tenant/index.js';
 export { Gateway } from './gateway/index.js';

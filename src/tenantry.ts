@@ -329,6 +329,7 @@ export async function createTenantry(input: TenantryConfig): Promise<Tenantry> {
       appPassword: installed.appPassword,
       credentials,
       servers,
+      sharedPoolMax: config.pool.sharedPoolMax,
     });
     const databases = new DatabaseProvisioner(admin, servers, installed.roles, {
       url: config.databaseUrl,

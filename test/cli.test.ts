@@ -286,6 +286,10 @@ describe('the tenantry CLI against its own embedded server', () => {
     expect((await cli('sql', 'select 1')).code).toBe(2);
     expect((await cli('no-such-command')).code).toBe(2);
     expect((await cli('tenant', 'create', 'X', '--kind', 'weird')).code).toBe(2);
+    // checked before anything starts (the test's own serve keeps the data dir's server)
+    const badPool = await cli('serve', '--shared-pool-max', '0');
+    expect(badPool.code).not.toBe(0);
+    expect(badPool.stderr).toMatch(/TENANTRY_ERR_CONFIG: .*--shared-pool-max must be a whole number/);
     for (const args of [
       [],
       ['serve'],

@@ -109,6 +109,41 @@ describe('pool of pools', () => {
     expect(m.stats().servers[0]!.total).toBeLessThanOrEqual(5);
   });
 
+  it('a pool with maxConnections holds no more than that; the rest wait and are all served', async () => {
+    const app = 'pool_shared_max';
+    const m = manager({ perTenantMax: 20 }, 20);
+    // one identity shared by 30 tenants (as the application role's pool is), capped at 3
+    const shared = (tenantId: number): PoolTarget => ({ ...target(tenantId, 'app', app), maxConnections: 3 });
+    let peak = 0;
+    let running = true;
+    const watcher = (async () => {
+      while (running) {
+        peak = Math.max(peak, await backends(app));
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    })();
+    const served = await Promise.all(
+      Array.from({ length: 30 }, async (_, i) => {
+        const lease = await m.acquire(shared(i));
+        try {
+          await lease.client.query('SELECT pg_sleep(0.01)');
+          return i;
+        } finally {
+          lease.release();
+        }
+      }),
+    );
+    running = false;
+    await watcher;
+    expect(served).toHaveLength(30);
+    expect(peak).toBeGreaterThan(0);
+    expect(peak).toBeLessThanOrEqual(3);
+    expect(m.stats().servers[0]!.total).toBeLessThanOrEqual(3);
+    // another pool on the same server is not held back by the capped one
+    const other = await m.acquire(target(99, 'other', app));
+    other.release();
+  });
+
   it('is fair: a tenant hammering with 200 requests does not starve 100 cold tenants', async () => {
     const m = manager({ checkoutTimeoutMs: 20_000 }, 8);
     let hotDone = 0;

@@ -25,6 +25,8 @@ export interface RouterOptions {
   readonly servers: ServerRegistry;
   /** Creates a tenant's `write` and `read` login roles on first use. */
   readonly permissionRoles: Pick<PermissionRoles, 'ensure'>;
+  /** Connections each application-role pool may hold (config `pool.sharedPoolMax`). */
+  readonly sharedPoolMax?: number | undefined;
 }
 
 /**
@@ -121,6 +123,9 @@ export class Router {
         target: {
           ...base,
           identity: poolIdentity,
+          ...(this.#options.sharedPoolMax === undefined
+            ? {}
+            : { maxConnections: this.#options.sharedPoolMax }),
           connect: async () =>
             this.#connection(
               tenant,

@@ -192,12 +192,17 @@ export class PoolManager {
   }
 
   #dispatch(): void {
-    while (this.#queue.size > 0 && this.#queue.serveNext((w) => this.#tryServe(w))) {
+    // Pools found full in this pass: their other waiters are not offered again until one of their
+    // connections comes back (another dispatch), so a long queue for one capped pool costs one
+    // check per pass, not one per waiter.
+    const full = new Set<string>();
+    const serve = (w: Waiter) => !full.has(w.key) && this.#tryServe(w, full);
+    while (this.#queue.size > 0 && this.#queue.serveNext(serve)) {
       // served one; try the next
     }
   }
 
-  #tryServe(waiter: Waiter): boolean {
+  #tryServe(waiter: Waiter, full?: Set<string>): boolean {
     const counters = this.#counters(waiter);
     if (counters.inUse >= this.#tenantMax()) return false;
     const server = this.#servers.get(waiter.target.server);
@@ -212,8 +217,13 @@ export class PoolManager {
       this.#hand(waiter, idle, pool);
       return true;
     }
-    // A connection of this pool is being reset: it is about to be free, wait for it.
-    if (pool.resetting > 0) return false;
+    // A connection of this pool is being reset, or the pool holds all it may: wait for one of its
+    // connections to come back.
+    const max = waiter.target.maxConnections;
+    if (pool.resetting > 0 || (max !== undefined && pool.size >= max)) {
+      full?.add(pool.key);
+      return false;
+    }
     if (server.total >= server.budget) {
       // Close the least recently used idle connection of another pool; the waiter is served
       // once that backend is gone.

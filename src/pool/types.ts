@@ -14,6 +14,11 @@ export interface PoolTarget {
    * only then) and again only after a connection attempt failed.
    */
   readonly connect: () => pg.ClientConfig | Promise<pg.ClientConfig>;
+  /**
+   * Connections this target's pool may hold at most (within the server's budget); checkouts
+   * beyond it wait for one of them. Unset: only the budget and the per-tenant cap apply.
+   */
+  readonly maxConnections?: number;
 }
 
 /** A checked-out connection. Call `release()` exactly once. */

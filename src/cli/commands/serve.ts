@@ -4,7 +4,7 @@ import { Command } from 'commander';
 import { resolveCliSettings } from '../../config.js';
 import { describeUrl } from '../../connection-url.js';
 import { seedDemo } from '../../demo/index.js';
-import { startEmbedded, type EmbeddedServer } from '../../embedded/index.js';
+import { colocatedPoolMax, startEmbedded, type EmbeddedServer } from '../../embedded/index.js';
 import { createLogger } from '../../logger.js';
 import { createTenantry, type Tenantry } from '../../tenantry.js';
 import { TenantryError, isTenantryError } from '../../errors.js';
@@ -31,6 +31,29 @@ interface ServeFlags {
   http: boolean;
   workers?: string;
   jobsModule?: string;
+  sharedPoolMax?: string;
+}
+
+/**
+ * The application role's pool when PostgreSQL is the embedded one on this machine: 4 per CPU, plus
+ * one per job worker here (a transactional job holds its connection while it runs).
+ */
+function colocatedServePoolMax(flags: ServeFlags): number {
+  const running = flags.workers !== undefined || flags.jobsModule !== undefined;
+  const workers = running ? Number(flags.workers ?? '4') : 0;
+  return colocatedPoolMax() + (Number.isSafeInteger(workers) && workers > 0 ? workers : 0);
+}
+
+/** `--shared-pool-max`, checked (undefined when not given). */
+function sharedPoolMaxFlag(flags: ServeFlags): number | undefined {
+  if (flags.sharedPoolMax === undefined) return undefined;
+  const value = Number(flags.sharedPoolMax);
+  if (!Number.isInteger(value) || value < 1 || value > 100_000) {
+    throw new TenantryError('CONFIG', {
+      problem: `--shared-pool-max must be a whole number from 1 to 100000, not ${flags.sharedPoolMax}`,
+    });
+  }
+  return value;
 }
 
 /** Starts the HTTP API on the asked port; on the default port, falls back to a free one when taken. */
@@ -124,6 +147,10 @@ export function serveCommand(globals: () => GlobalFlags): Command {
     .option('--no-http', 'do not start the HTTP API')
     .option('--workers <n>', 'run job workers here, N jobs at a time (handlers from --jobs-module)')
     .option('--jobs-module <file>', 'ES module whose default export (tenantry) => … defines job handlers')
+    .option(
+      '--shared-pool-max <n>',
+      "connections of the application role's pool (default with the embedded PostgreSQL: 4 per CPU plus --workers)",
+    )
     .action(async (flags: ServeFlags) => {
       const settings = resolveCliSettings(globals());
       const logger = createLogger(settings.logLevel ?? 'info');
@@ -132,6 +159,7 @@ export function serveCommand(globals: () => GlobalFlags): Command {
       let tenantry: Tenantry | undefined;
       let gateway: Gateway | undefined;
       let http: HttpServer | undefined;
+      const poolMaxFlag = sharedPoolMaxFlag(flags);
       const stopping = untilSignal();
       try {
         let url = settings.databaseUrl;
@@ -141,9 +169,11 @@ export function serveCommand(globals: () => GlobalFlags): Command {
           url = embedded.url;
         }
         const masterKey = resolveMasterKey(settings, true);
+        const poolMax = poolMaxFlag ?? (embedded ? colocatedServePoolMax(flags) : undefined);
         tenantry = await createTenantry({
           databaseUrl: url,
           logger,
+          ...(poolMax === undefined ? {} : { pool: { sharedPoolMax: poolMax } }),
           ...(masterKey === undefined ? {} : { masterKey }),
         });
         writeRuntimeInfo(dataDir, { url, pid: process.pid, embedded: embedded !== undefined });
