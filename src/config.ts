@@ -51,8 +51,11 @@ const configSchema = z.strictObject({
   /** Install or upgrade the catalog on start (default true). */
   install: z.boolean().default(true),
   pool: poolSchema.prefault({}),
-  /** Safety re-read interval of the catalog cache, in ms (NOTIFY is the fast path). */
-  catalogPollMs: z.int().min(100).default(30_000),
+  /**
+   * Interval of the catalog cache's full re-read, in ms (at most a day: removed tenants' tombstones
+   * are kept 7 days). Notifications trigger re-reads of what changed in between.
+   */
+  catalogPollMs: z.int().min(100).max(86_400_000).default(30_000),
   /**
    * Master key(s) sealing tenant credentials: base64 of 32 bytes, or `NEW,OLD` while rotating.
    * Needed for per-tenant login roles and schema tenants.

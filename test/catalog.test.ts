@@ -1,6 +1,7 @@
+import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { installCatalog } from '../src/catalog/index.js';
-import { createTenantry, type Tenantry } from '../src/index.js';
+import { createTenantry, generateMasterKey, type Tenantry } from '../src/index.js';
 import { createTestDatabase, withClient } from './helpers/db.js';
 import { createStoreTables } from './helpers/fixtures.js';
 
@@ -9,7 +10,10 @@ afterAll(async () => {
   await Promise.all(open.map((t) => t.close()));
 });
 
-async function start(url: string, options: { catalogPollMs?: number } = {}): Promise<Tenantry> {
+async function start(
+  url: string,
+  options: { catalogPollMs?: number; masterKey?: string } = {},
+): Promise<Tenantry> {
   const t = await createTenantry({ databaseUrl: url, ...options });
   open.push(t);
   return t;
@@ -157,6 +161,86 @@ describe('catalog cache', () => {
     await withClient(url, (c) => c.query(`NOTIFY tenantry_catalog, '{"id":${created.id},"state":"active"}'`));
     await new Promise((r) => setTimeout(r, 200));
     expect(watcher.catalog.get('Remote')?.state).toBe('disabled');
+  });
+
+  it('re-reads only what changed and ends where a full read does: a name swap, removals, a reused name, roles', async () => {
+    const url = await createTestDatabase('catalog_incremental');
+    const watcher = await start(url, { catalogPollMs: 600_000 });
+    const other = await start(url, { catalogPollMs: 600_000, masterKey: generateMasterKey() });
+    const seen = async (what: string, predicate: () => boolean) => {
+      const started = Date.now();
+      while (!predicate()) {
+        if (Date.now() - started > 1000) throw new Error(`${what}: not seen within 1 s`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    };
+    const alpha = await other.tenants.create({ name: 'Alpha' });
+    const beta = await other.tenants.create({ name: 'Beta' });
+    const gamma = await other.tenants.create({ name: 'Gamma' });
+    await seen('created', () => watcher.catalog.get('Gamma')?.id === gamma.id);
+
+    // names swapped in one transaction
+    await withClient(url, (c) =>
+      c.query(`BEGIN;
+        UPDATE tenantry.tenant SET name = 'Swapping' WHERE id = ${alpha.id};
+        UPDATE tenantry.tenant SET name = 'Alpha' WHERE id = ${beta.id};
+        UPDATE tenantry.tenant SET name = 'Beta' WHERE id = ${alpha.id};
+        COMMIT`),
+    );
+    await seen(
+      'swap',
+      () => watcher.catalog.get('Alpha')?.id === beta.id && watcher.catalog.get('Beta')?.id === alpha.id,
+    );
+    expect(watcher.catalog.get('Swapping')).toBeUndefined();
+
+    // a removed tenant is gone by id, name and uuid; a new tenant takes its name
+    await other.tenants.drop('Gamma', { force: true });
+    await seen('removed', () => watcher.catalog.get(gamma.id) === undefined);
+    expect(watcher.catalog.get('Gamma')).toBeUndefined();
+    expect(watcher.catalog.get(gamma.uuid)).toBeUndefined();
+    const gamma2 = await other.tenants.create({ name: 'Gamma' });
+    await seen('reused name', () => watcher.catalog.get('Gamma')?.id === gamma2.id);
+
+    // a login role (a row of tenantry.tenant_role) is part of the cached tenant
+    await other.tenants.create({ name: 'Roled', loginRole: true });
+    await seen('role', () => typeof watcher.catalog.get('Roled')?.role === 'string');
+    // a role row added later, in a transaction of its own, still refreshes its tenant
+    await withClient(url, (c) =>
+      c.query(
+        `INSERT INTO tenantry.tenant_role (role_name, tenant_id, permission) VALUES ('catalog_test_role', ${beta.id}, 'admin')`,
+      ),
+    );
+    await seen('later role', () => watcher.catalog.get(beta.id)?.role === 'catalog_test_role');
+
+    // and a change made by another transaction while a read was under way is not lost
+    await Promise.all(Array.from({ length: 20 }, (_, i) => other.tenants.create({ name: `Burst${i}` })));
+    await seen(
+      'burst',
+      () => watcher.catalog.tenants().filter((t) => t.name.startsWith('Burst')).length === 20,
+    );
+
+    const fresh = await start(url, { catalogPollMs: 600_000 });
+    expect(watcher.catalog.tenants()).toEqual(fresh.catalog.tenants());
+  });
+
+  it('a reload asked for after a change sees it, even while an earlier read is under way', async () => {
+    const url = await createTestDatabase('catalog_reload_race');
+    const cache = await start(url, { catalogPollMs: 600_000 });
+    const writer = new pg.Client({ connectionString: url });
+    await writer.connect();
+    try {
+      for (let i = 0; i < 30; i++) {
+        const earlier = cache.catalog.reload(); // under way while the change commits
+        await writer.query(
+          `INSERT INTO tenantry.tenant (id, name, kind) VALUES (nextval('tenantry.regular_tenant_id'), 'Race${i}', 'regular')`,
+        );
+        await cache.catalog.reload();
+        expect(cache.catalog.get(`Race${i}`)?.name, `round ${i}`).toBe(`Race${i}`);
+        await earlier;
+      }
+    } finally {
+      await writer.end();
+    }
   });
 
   it('recovers when its listening connection is killed', async () => {

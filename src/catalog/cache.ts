@@ -1,12 +1,6 @@
 import pg from 'pg';
 import type { Logger } from '../logger.js';
-import {
-  TENANT_COLUMNS,
-  toRegisteredTable,
-  toTenant,
-  type RegisteredTableRow,
-  type TenantRow,
-} from './rows.js';
+import { readCatalog, type CatalogRead } from './cache-read.js';
 import type { RegisteredTable, Tenant, TenantRef } from './types.js';
 
 /** The NOTIFY channel catalog triggers announce changes on. */
@@ -29,7 +23,8 @@ export interface CatalogCacheOptions {
  * The in-process copy of the catalog. It re-reads the catalog whenever the catalog triggers
  * NOTIFY (coalescing bursts), after its listening connection reconnects, and every `pollMs`.
  * A notification is only a hint: its payload is ignored, so whoever can NOTIFY on the channel
- * can at most cause a re-read.
+ * can at most cause a re-read. A re-read fetches only the tenants changed or removed since the
+ * previous one (see cache-read.ts); the poll re-reads everything.
  */
 export class CatalogCache {
   readonly #options: CatalogCacheOptions;
@@ -39,7 +34,12 @@ export class CatalogCache {
   #tables: readonly RegisteredTable[] = [];
   #listener: pg.Client | undefined;
   #reloading: Promise<void> | undefined;
-  #reloadAgain = false;
+  /** The read queued behind {@link #reloading}, shared by everyone who asked meanwhile. */
+  #queued: Promise<void> | undefined;
+  /** Whether the next read must read every tenant (first read, poll). */
+  #readAll = true;
+  /** The previous read's horizon (see {@link CatalogRead.horizon}). */
+  #horizon: string | undefined;
   #timer: NodeJS.Timeout | undefined;
   #reconnect: NodeJS.Timeout | undefined;
   #closed = false;
@@ -54,7 +54,7 @@ export class CatalogCache {
     await this.reload();
     await this.#listen();
     this.#timer = setInterval(
-      () => void this.reload().catch(() => undefined),
+      () => void this.#reload(true).catch(() => undefined),
       this.#options.pollMs ?? 30_000,
     );
     this.#timer.unref();
@@ -93,37 +93,59 @@ export class CatalogCache {
   }
 
   /**
-   * Re-reads tenants and registered tables. Concurrent calls share one read, and a call that
-   * arrives during a read triggers exactly one more read after it.
+   * Re-reads tenants and registered tables; resolves once a read that began after the call is
+   * done, so a caller sees its own committed change. A call that arrives during a read queues one
+   * more read after it, shared by every call that arrives meanwhile.
    */
   reload(): Promise<void> {
+    return this.#reload(false);
+  }
+
+  #reload(all: boolean): Promise<void> {
+    if (all) this.#readAll = true;
     for (const listener of this.#changeListeners) listener();
-    if (this.#reloading) {
-      this.#reloadAgain = true;
-      return this.#reloading;
-    }
-    this.#reloading = this.#read().finally(() => {
-      this.#reloading = undefined;
-      if (this.#reloadAgain) {
-        this.#reloadAgain = false;
-        void this.reload().catch(() => undefined);
-      }
+    if (this.#queued) return this.#queued;
+    if (!this.#reloading) return this.#start();
+    // The read under way may have begun before the caller's change: one more follows it.
+    const queued = this.#reloading
+      .catch(() => undefined)
+      .then(() => {
+        this.#queued = undefined;
+        return this.#start();
+      });
+    this.#queued = queued;
+    return queued;
+  }
+
+  #start(): Promise<void> {
+    const reading: Promise<void> = this.#read().finally(() => {
+      if (this.#reloading === reading) this.#reloading = undefined;
     });
-    return this.#reloading;
+    this.#reloading = reading;
+    return reading;
   }
 
   async #read(): Promise<void> {
-    const [tenants, tables] = await Promise.all([
-      this.#options.pool.query<TenantRow>(`SELECT ${TENANT_COLUMNS} FROM tenantry.tenant`),
-      this.#options.pool.query<RegisteredTableRow>(
-        'SELECT schema_name, table_name, kind, tenant_column, writable FROM tenantry.registered_table ORDER BY 1, 2',
-      ),
-    ]);
+    const all = this.#readAll;
+    this.#readAll = false;
+    let read: CatalogRead;
+    try {
+      read = await readCatalog(this.#options.pool, all ? undefined : this.#horizon);
+    } catch (error) {
+      if (all) this.#readAll = true;
+      throw error;
+    }
+    if (read.full) this.#replace(read.tenants);
+    else this.#merge(read.tenants, read.removed);
+    this.#horizon = read.horizon;
+    this.#tables = Object.freeze([...read.tables]);
+  }
+
+  #replace(tenants: readonly Tenant[]): void {
     const byId = new Map<number, Tenant>();
     const byName = new Map<string, Tenant>();
     const byUuid = new Map<string, Tenant>();
-    for (const row of tenants.rows) {
-      const tenant = toTenant(row);
+    for (const tenant of tenants) {
       byId.set(tenant.id, tenant);
       byName.set(tenant.name.toLowerCase(), tenant);
       byUuid.set(tenant.uuid, tenant);
@@ -131,7 +153,26 @@ export class CatalogCache {
     this.#byId = byId;
     this.#byName = byName;
     this.#byUuid = byUuid;
-    this.#tables = Object.freeze(tables.rows.map(toRegisteredTable));
+  }
+
+  /** Applies removed ids, then changed tenants (which are current: a removed id may be back). */
+  #merge(changed: readonly Tenant[], removed: readonly number[]): void {
+    for (const id of removed) this.#forget(this.#byId.get(id));
+    for (const tenant of changed) {
+      this.#forget(this.#byId.get(tenant.id));
+      this.#byId.set(tenant.id, tenant);
+      this.#byName.set(tenant.name.toLowerCase(), tenant);
+      this.#byUuid.set(tenant.uuid, tenant);
+    }
+  }
+
+  /** Removes `tenant`'s entries (its name and uuid only while they still point at it). */
+  #forget(tenant: Tenant | undefined): void {
+    if (!tenant) return;
+    if (this.#byId.get(tenant.id) === tenant) this.#byId.delete(tenant.id);
+    const name = tenant.name.toLowerCase();
+    if (this.#byName.get(name) === tenant) this.#byName.delete(name);
+    if (this.#byUuid.get(tenant.uuid) === tenant) this.#byUuid.delete(tenant.uuid);
   }
 
   /**
@@ -186,6 +227,7 @@ export class CatalogCache {
     if (this.#reconnect) clearTimeout(this.#reconnect);
     const listener = this.#listener;
     this.#listener = undefined;
+    await this.#queued?.catch(() => undefined);
     await this.#reloading?.catch(() => undefined);
     await listener?.end().catch(() => undefined);
   }
