@@ -24,6 +24,7 @@ export interface BackendSink {
 }
 
 const PORT = Symbol('tenantry.gatewayPort');
+const CANCEL_TIMEOUT_MS = 5_000;
 
 /**
  * The gateway's permanent hook on one pooled backend socket, installed the first time the
@@ -73,6 +74,12 @@ export class BackendLink {
   readonly #socket: net.Socket;
   #timed = false;
   #released = false;
+  /** CancelRequests sent and not yet closed by PostgreSQL. */
+  #cancelling = 0;
+  /** A CancelRequest went unanswered: its signal may still come, so the backend is not reused. */
+  #cancelUnsure = false;
+  /** The pool gets the backend back once no cancel is in flight. */
+  #giveBack: (() => void) | undefined;
 
   constructor(lease: Lease, sink: BackendSink) {
     this.lease = lease;
@@ -128,7 +135,22 @@ export class BackendLink {
       forgetBackendSession(this.lease.client);
       this.lease.markDirty();
     }
-    this.lease.release();
+    this.#returnLease();
+  }
+
+  /**
+   * Returns the lease — after any CancelRequest in flight was handled. PostgreSQL's cancel
+   * signals the backend (twice: the process and its group) only when it gets to it; a backend
+   * handed on before that could have the next statement cancelled, maybe another client's.
+   * PgBouncer keeps such a server out of the pool for the same reason.
+   */
+  #returnLease(): void {
+    const giveBack = (): void => {
+      if (this.#cancelUnsure) this.lease.markBroken();
+      this.lease.release();
+    };
+    if (this.#cancelling > 0) this.#giveBack = giveBack;
+    else giveBack();
   }
 
   /** Discards the connection (its state is unknown: a client vanished mid-response). */
@@ -138,7 +160,7 @@ export class BackendLink {
     forgetBackendSession(this.lease.client);
     this.lease.markBroken();
     this.#unhook();
-    this.lease.release();
+    this.#returnLease();
   }
 
   /** Asks PostgreSQL to cancel what this backend is running (a CancelRequest on a new socket). */
@@ -149,8 +171,22 @@ export class BackendLink {
     const target = client.host.startsWith('/')
       ? { path: `${client.host}/.s.PGSQL.${client.port}` }
       : { host: client.host, port: client.port };
+    this.#cancelling++;
     const socket = net.connect(target, () => socket.end(packet));
-    socket.on('error', () => socket.destroy());
-    socket.setTimeout(5_000, () => socket.destroy());
+    socket.on('error', () => {
+      this.#cancelUnsure = true;
+      socket.destroy();
+    });
+    socket.setTimeout(CANCEL_TIMEOUT_MS, () => {
+      this.#cancelUnsure = true;
+      socket.destroy();
+    });
+    // PostgreSQL closes the socket once it has signalled the backend.
+    socket.once('close', () => {
+      if (--this.#cancelling > 0) return;
+      const giveBack = this.#giveBack;
+      this.#giveBack = undefined;
+      giveBack?.();
+    });
   }
 }

@@ -204,11 +204,14 @@ export class ClientConnection {
       const route: TenantRoute = await this.#host.route(identity.tenant, identity.permission);
       const wanted = new Map(request.settings);
       if (identity.effective) wanted.set('tenantry.effective', String(identity.effective.id));
-      const server = await this.#host.serverParameters();
+      const [server, settings] = await Promise.all([
+        this.#host.serverParameters(),
+        this.#host.checkSettings(request.settings),
+      ]);
       if (this.#isClosed()) return;
       const out = [authentication(AUTH_OK)];
       const reported = new Map(server);
-      for (const [name, value] of request.settings) reported.set(name, value);
+      for (const [name, value] of settings) reported.set(name, value);
       reported.set('session_authorization', identity.user);
       reported.set('is_superuser', 'off');
       reported.set('client_encoding', 'UTF8');

@@ -1,4 +1,5 @@
 import type { Tenant } from '../catalog/index.js';
+import { TenantryError } from '../errors.js';
 import type { Permission, Principal, UserRecord, UserRef } from '../identity/index.js';
 import type { Logger } from '../logger.js';
 import type { Lease, PoolTarget } from '../pool/index.js';
@@ -29,6 +30,12 @@ export interface GatewayHost {
   tryAcquire(target: PoolTarget): Lease | undefined;
   /** Server parameters reported to clients at connect (server_version, TimeZone…). */
   serverParameters(): Promise<ReadonlyMap<string, string>>;
+  /**
+   * Checks a client's tracked startup settings with PostgreSQL (as a server checks them at
+   * connect time) and answers the values PostgreSQL reports for them (`DateStyle` `iso` →
+   * `ISO, MDY`). A value PostgreSQL refuses is TENANTRY_ERR_INVALID_ARGUMENT (22023).
+   */
+  checkSettings(settings: ReadonlyMap<string, string>): Promise<ReadonlyMap<string, string>>;
   /** Records one transaction of `tenant` in the tenant metrics. */
   observe(tenant: string, seconds: number, ok: boolean): void;
 }
@@ -61,8 +68,16 @@ const REPORTED = [
 ];
 
 /** Builds a {@link GatewayHost} over a tenantry instance's parts. */
+/** Checked settings remembered (`name=value` → reported value); cleared when this many. */
+const CHECKED_SETTINGS = 1024;
+
+function literal(value: string): string {
+  return `'${value.replace(/'/g, "''")}'`;
+}
+
 export function createGatewayHost(parts: GatewayHostParts): GatewayHost {
   let parameters: Promise<ReadonlyMap<string, string>> | undefined;
+  const checked = new Map<string, string>();
   return {
     logger: parts.logger,
     findUser: parts.findUser,
@@ -82,6 +97,38 @@ export function createGatewayHost(parts: GatewayHostParts): GatewayHost {
       // A failure (PostgreSQL down at the first login) is not remembered: the next login asks again.
       parameters.catch(() => (parameters = undefined));
       return parameters;
+    },
+    async checkSettings(settings) {
+      const reported = new Map<string, string>();
+      const unknown: [string, string][] = [];
+      for (const [name, value] of settings) {
+        const known = checked.get(`${name}=${value}`);
+        if (known === undefined) unknown.push([name, value]);
+        else reported.set(name, known);
+      }
+      if (unknown.length === 0) return reported;
+      // is_local: the values are tried inside the statement's own transaction and undone with it.
+      const sql = `SELECT ${unknown.map(([n, v], i) => `set_config(${literal(n)}, ${literal(v)}, true) AS p${i}`).join(', ')}`;
+      let row: Record<string, string> | undefined;
+      try {
+        row = (await parts.query(sql)).rows[0];
+      } catch (error) {
+        const code = (error as { code?: unknown }).code;
+        if (typeof code === 'string' && (code.startsWith('22') || code.startsWith('42'))) {
+          throw new TenantryError('INVALID_ARGUMENT', {
+            what: 'startup parameter',
+            problem: error instanceof Error ? error.message : String(error),
+          });
+        }
+        throw error;
+      }
+      if (checked.size + unknown.length > CHECKED_SETTINGS) checked.clear();
+      unknown.forEach(([name, value], i) => {
+        const answer = row?.[`p${i}`] ?? value;
+        checked.set(`${name}=${value}`, answer);
+        reported.set(name, answer);
+      });
+      return reported;
     },
   };
 }

@@ -51,6 +51,8 @@ export abstract class RelayBackendSide {
   /** When the transaction in progress started (performance.now() ms, -1: none), and whether it saw an error. */
   protected txStarted = -1;
   protected txFailed = false;
+  /** The client asked to cancel while only the gateway's own messages ran (or none yet). */
+  #cancelWanted = false;
   #onIdle: (() => void) | undefined;
   readonly #forget = (entry: Entry): void => this.forget(entry);
 
@@ -114,6 +116,13 @@ export abstract class RelayBackendSide {
         if (head?.kind === 'E') this.queue.shift();
         break;
       case 0x45 /* E ErrorResponse */:
+        if (head?.swallow === true && head.kind === 'Q') {
+          // The client's settings (SET before its statement) failed: its statement is already on
+          // the way, an error here would be one answer too many. End the session instead (its
+          // settings were checked at login: only an outside cancel or terminate gets here).
+          this.backendLost('the session settings could not be applied on the server connection');
+          return;
+        }
         if (this.#owesNothing()) {
           // The client's transaction is over and nothing is owed: this is the backend's own
           // farewell (FATAL 57P01 of a terminated backend, a shutdown), read in the same chunk as
@@ -194,6 +203,7 @@ export abstract class RelayBackendSide {
     this.dirty = false;
     this.dying = false;
     this.unsynced = false;
+    this.#cancelWanted = false;
     this.status = 'I';
     const onIdle = this.#onIdle;
     if (onIdle && this.idle) {
@@ -203,6 +213,7 @@ export abstract class RelayBackendSide {
   }
 
   protected flush(): void {
+    if (this.#cancelWanted) this.#cancelWhenRunning();
     const client = this.o.client;
     if (!this.toClient.empty && !client.destroyed) {
       if (!client.write(this.toClient.take()) && this.backend) {
@@ -244,9 +255,24 @@ export abstract class RelayBackendSide {
     this.backendLost(`TENANTRY_ERR_CONNECTION_LOST: PostgreSQL did not answer within ${ms} ms`);
   }
 
-  /** Cancels the statement the attached backend is running, if any. */
+  /**
+   * Cancels the client's running statement. A cancel that arrives while the backend runs only
+   * the gateway's own messages (the client's settings), or while the client waits for a
+   * backend, is kept until the client's statement is on its way: PostgreSQL would otherwise
+   * cancel the gateway's SET, not what the client meant. With nothing owed it is ignored, as
+   * PostgreSQL ignores a cancel for an idle session.
+   */
   cancel(): void {
-    this.backend?.cancel();
+    if (this.queue.empty && this.held.length === 0 && !this.unsynced) return;
+    this.#cancelWanted = true;
+    this.#cancelWhenRunning();
+  }
+
+  #cancelWhenRunning(): void {
+    const head = this.queue.head;
+    if (!this.backend || head === undefined || head.swallow) return;
+    this.#cancelWanted = false;
+    this.backend.cancel();
   }
 
   /** Calls `fn` once no transaction is in progress (graceful shutdown). */

@@ -92,7 +92,7 @@ describe('gateway logins (SCRAM-SHA-256 as user@domain)', () => {
     }
   });
 
-  it('another database name is 3D000; startup parameters outside the allowlist are 42501', async () => {
+  it('another database name is 3D000; startup parameters outside the allowlist are 42501, bad values 22023', async () => {
     const database = await refused(fx.connectionString('alice@HomeDepot').replace('/tenantry', '/postgres'));
     expect(database.code).toBe('3D000');
     for (const option of [
@@ -105,6 +105,30 @@ describe('gateway logins (SCRAM-SHA-256 as user@domain)', () => {
         `${fx.connectionString('alice@HomeDepot')}?options=${encodeURIComponent(option)}`,
       );
       expect(error.code, option).toBe('42501');
+    }
+    // Allowed parameters are checked by PostgreSQL at login, as a server checks its own.
+    for (const option of ['-c DateStyle=bogus', '-c TimeZone=Nowhere/Special']) {
+      const error = await refused(
+        `${fx.connectionString('alice@HomeDepot')}?options=${encodeURIComponent(option)}`,
+      );
+      expect(error.code, option).toBe('22023');
+      expect(error.message, option).toMatch(/TENANTRY_ERR_INVALID_ARGUMENT: .*invalid value for parameter/);
+    }
+    const reported = new Map<string, string>();
+    const client = new pg.Client({
+      connectionString: fx.connectionString('alice@HomeDepot'),
+      options: '-c DateStyle=german -c TimeZone=Europe/Paris',
+    });
+    client.connection.on('parameterStatus', (m: { parameterName: string; parameterValue: string }) =>
+      reported.set(m.parameterName, m.parameterValue),
+    );
+    await client.connect();
+    try {
+      expect(reported.get('DateStyle')).toBe('German, DMY');
+      expect((await client.query('show DateStyle')).rows).toEqual([{ DateStyle: 'German, DMY' }]);
+      expect((await client.query('show TimeZone')).rows).toEqual([{ TimeZone: 'Europe/Paris' }]);
+    } finally {
+      await client.end();
     }
   });
 

@@ -178,6 +178,35 @@ describe('nothing a client leaves on a backend reaches the next client', () => {
     expect(Date.now() - started).toBeLessThan(4_000);
     expect((await a.query('select 1 as one')).rows).toEqual([{ one: 1 }]);
   });
+
+  it('a cancel sent while the statement waits for a backend stops it once it runs, and nothing after it', async () => {
+    const narrow = await gatewayFixture('gw_cancel_wait', {}, { pool: { perTenantMax: 1 } });
+    try {
+      const holder = await narrow.connect('alice@HomeDepot');
+      const waiter = await narrow.connect('alice@HomeDepot', 'demo', { options: '-c DateStyle=German' });
+      await holder.query('begin');
+      await holder.query('select 1');
+      const key = waiter as unknown as { processID: number; secretKey: number };
+      // Waits for HomeDepot's only backend; once it runs, the gateway first applies the
+      // client's DateStyle (its own SET), then the statement: the cancel must hit the statement.
+      const slow = waiter.query('select pg_sleep(30)').then(
+        () => 'finished',
+        (e: { code?: string }) => e.code,
+      );
+      await new Promise((r) => setTimeout(r, 200));
+      await sendCancel(narrow.gateway.port, key.processID, key.secretKey);
+      await holder.query('commit');
+      expect(await slow).toBe('57014');
+      for (const client of [waiter, holder, waiter]) {
+        expect((await client.query("select to_char(date '2026-11-24', 'YYYY') as y")).rows).toEqual([
+          { y: '2026' },
+        ]);
+      }
+      expect((await waiter.query('show DateStyle')).rows).toEqual([{ DateStyle: 'German, DMY' }]);
+    } finally {
+      await narrow.close();
+    }
+  }, 20_000);
 });
 
 describe('operability', () => {

@@ -6,6 +6,7 @@ import {
   type Gateway,
   type GatewayOptions,
   type Tenantry,
+  type TenantryConfig,
 } from '../../src/index.js';
 import { createTestDatabase } from './db.js';
 
@@ -21,10 +22,14 @@ export interface GatewayFixture {
   close(): Promise<void>;
 }
 
-/** Starts a demo database and a gateway on a free port. */
-export async function gatewayFixture(label: string, options: GatewayOptions = {}): Promise<GatewayFixture> {
+/** Starts a demo database and a gateway on a free port (`config`: tenantry settings besides the URL and key). */
+export async function gatewayFixture(
+  label: string,
+  options: GatewayOptions = {},
+  config: Partial<TenantryConfig> = {},
+): Promise<GatewayFixture> {
   const url = await createTestDatabase(label);
-  const tenantry = await createTenantry({ databaseUrl: url, masterKey: generateMasterKey() });
+  const tenantry = await createTenantry({ ...config, databaseUrl: url, masterKey: generateMasterKey() });
   await seedDemo(tenantry);
   const gateway = await tenantry.startGateway({ port: 0, ...options });
   const clients: pg.Client[] = [];
