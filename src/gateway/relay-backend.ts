@@ -263,12 +263,15 @@ export abstract class RelayBackendSide {
    * PostgreSQL ignores a cancel for an idle session.
    */
   cancel(): void {
-    if (this.queue.empty && this.held.length === 0 && !this.unsynced) return;
     this.#cancelWanted = true;
     this.#cancelWhenRunning();
   }
 
   #cancelWhenRunning(): void {
+    if (this.queue.empty && this.held.length === 0 && !this.unsynced) {
+      this.#cancelWanted = false; // nothing running or waiting (or the checkout failed): nothing to cancel
+      return;
+    }
     const head = this.queue.head;
     if (!this.backend || head === undefined || head.swallow) return;
     this.#cancelWanted = false;

@@ -207,6 +207,31 @@ describe('nothing a client leaves on a backend reaches the next client', () => {
       await narrow.close();
     }
   }, 20_000);
+
+  it('a cancel for a statement whose checkout then fails is not kept for the next statement', async () => {
+    const narrow = await gatewayFixture(
+      'gw_cancel_fail',
+      {},
+      { pool: { perTenantMax: 1, checkoutTimeoutMs: 300 } },
+    );
+    try {
+      const holder = await narrow.connect('alice@HomeDepot');
+      const waiter = await narrow.connect('alice@HomeDepot');
+      await holder.query('begin');
+      await holder.query('select 1');
+      const key = waiter as unknown as { processID: number; secretKey: number };
+      const waiting = waiter.query('select 1').catch((e: unknown) => e);
+      await new Promise((r) => setTimeout(r, 100)); // the statement waits for the backend
+      await sendCancel(narrow.gateway.port, key.processID, key.secretKey);
+      expect(await waiting).toMatchObject({
+        message: expect.stringMatching(/TENANTRY_ERR_POOL_TIMEOUT/) as unknown,
+      });
+      await holder.query('commit');
+      expect((await waiter.query('select pg_sleep(0.3), 1 as one')).rows).toEqual([{ pg_sleep: '', one: 1 }]);
+    } finally {
+      await narrow.close();
+    }
+  });
 });
 
 describe('operability', () => {
