@@ -157,7 +157,7 @@ export class TenantRepair {
         try {
           // Under the lock, again: its tenant may have been committed meanwhile.
           const { rows: tenant } = await lock.query(
-            "SELECT 1 FROM tenantry.tenant WHERE replace(uuid::text, '-', '') = $1",
+            "SELECT 1 FROM tenantry.tenant WHERE uuid = NULLIF($1, '')::uuid",
             [orphan.tenant],
           );
           if (tenant.length > 0) continue;

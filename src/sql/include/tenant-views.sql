@@ -40,8 +40,8 @@ BEGIN
                    OR EXISTS (SELECT 1 FROM pg_class c JOIN pg_roles o ON o.oid = c.relowner
                               WHERE c.oid = cmd.objid AND (o.rolsuper OR o.rolname = '{{owner_name}}')));
     SELECT t.uuid INTO me FROM tenantry.tenant t WHERE t.id = tenantry.current_tenant();
-    owner := (SELECT t.uuid FROM tenantry.tenant t
-              WHERE 'tenantry_f_' || replace(t.uuid::text, '-', '') = cmd.schema_name);
+    owner := CASE WHEN cmd.schema_name ~ '^tenantry_f_[0-9a-f]{32}$'
+                  THEN (SELECT t.uuid FROM tenantry.tenant t WHERE t.uuid = substr(cmd.schema_name, 12)::uuid) END;
     IF me IS NULL OR me IS DISTINCT FROM owner THEN
       RAISE EXCEPTION 'TENANTRY_ERR_TENANT_VIEW: Only the tenant itself can create views in its own schema; run the statement in its session (withTenant, the gateway or tenantry sql --tenant).'
         USING ERRCODE = '42501';
