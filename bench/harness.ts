@@ -55,6 +55,19 @@ export const embeddedFlags: readonly string[] = [
   'jit=off',
 ];
 
+/**
+ * {@link embeddedFlags} with `settings` in place of the flags of the same names (a setting given
+ * on the command line overrides `ALTER SYSTEM`, so a benchmark that needs another value must
+ * start the server with it).
+ */
+function withSettings(settings: Readonly<Record<string, string>> = {}): string[] {
+  const names = new Set(Object.keys(settings));
+  return [
+    ...embeddedFlags.filter((flag) => !names.has(flag.slice(0, flag.indexOf('=')))),
+    ...Object.entries(settings).map(([name, value]) => `${name}=${value}`),
+  ];
+}
+
 /** A fresh database for one benchmark run. */
 export interface BenchDatabase {
   /** Superuser URL of the fresh database. */
@@ -104,10 +117,14 @@ export async function withClient<T>(url: string, fn: (client: pg.Client) => Prom
 }
 
 /**
- * Starts an embedded PostgreSQL in a fresh temporary data directory (or, with
- * `TENANTRY_BENCH_DATABASE_URL`, uses that server) and creates a fresh database on it.
+ * Starts an embedded PostgreSQL in a fresh temporary data directory, with {@link embeddedFlags}
+ * and `settings` (or, with `TENANTRY_BENCH_DATABASE_URL`, uses that server as it is) and creates
+ * a fresh database on it.
  */
-export async function openDatabase(label: string): Promise<BenchDatabase> {
+export async function openDatabase(
+  label: string,
+  options: { readonly settings?: Readonly<Record<string, string>> } = {},
+): Promise<BenchDatabase> {
   const external = process.env.TENANTRY_BENCH_DATABASE_URL;
   let server: EmbeddedServer | undefined;
   let dataDir: string | undefined;
@@ -118,7 +135,7 @@ export async function openDatabase(label: string): Promise<BenchDatabase> {
     dataDir = mkdtempSync(join(tmpdir(), 'tenantry-bench-'));
     chmodSync(dataDir, 0o755);
     try {
-      server = await startEmbedded({ dataDir, port: 0, postgresFlags: [...embeddedFlags] });
+      server = await startEmbedded({ dataDir, port: 0, postgresFlags: withSettings(options.settings) });
     } catch (error) {
       rmSync(dataDir, { recursive: true, force: true });
       throw error;
