@@ -171,19 +171,17 @@ const ORPHAN_TEXT = {
  * objects of a creation a live process is still working on are not.
  */
 async function checkOrphans(db: Queryable, facts: AuditFacts): Promise<Finding[]> {
-  const orphans = await findOrphans(db, facts.roles, { name: 'main', db });
-  return (
-    orphans
-      // (login roles in the tenant groups are the roles check's `tenant-role-orphaned`, high)
-      .filter((o) => !o.inProgress && o.evidence !== 'membership')
-      .sort((a, b) => a.kind.localeCompare(b.kind) || a.name.localeCompare(b.name))
-      .map((o) => ({
-        check: `orphan-${o.kind}`,
-        severity: 'medium' as const,
-        object: o.name,
-        ...ORPHAN_TEXT[o.kind](o.name),
-      }))
-  );
+  // (login roles in the tenant groups are the roles check's `tenant-role-orphaned`, high)
+  const orphans = await findOrphans(db, facts.roles, { name: 'main', db }, undefined, { memberships: false });
+  return orphans
+    .filter((o) => !o.inProgress)
+    .sort((a, b) => a.kind.localeCompare(b.kind) || a.name.localeCompare(b.name))
+    .map((o) => ({
+      check: `orphan-${o.kind}`,
+      severity: 'medium' as const,
+      object: o.name,
+      ...ORPHAN_TEXT[o.kind](o.name),
+    }));
 }
 
 /** Tenants whose placement (shared, schema, database) disagrees with what exists. */

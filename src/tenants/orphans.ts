@@ -91,14 +91,15 @@ function isKnown(known: KnownObjects, name: string): boolean {
  * catalog on the same server: only those with evidence of being this catalog's are answered.
  *
  * `catalog` is a connection to the catalog database, `server` one to the server (the same for
- * `main`); both only read. `recordsOnly` answers only the recorded ones.
+ * `main`); both only read. `recordsOnly` answers only the recorded ones; `memberships: false`
+ * leaves out the login roles found by group membership (the recursive role query).
  */
 export async function findOrphans(
   catalog: Queryable,
   roles: CatalogRoles,
   server: { readonly name: string; readonly db: Queryable },
   known?: KnownObjects,
-  options: { recordsOnly?: boolean } = {},
+  options: { recordsOnly?: boolean; memberships?: boolean } = {},
 ): Promise<OrphanObject[]> {
   const k = known ?? (await knownObjects(catalog));
   const found = new Map<string, OrphanObject>();
@@ -138,16 +139,18 @@ export async function findOrphans(
   }
   if (options.recordsOnly) return [...found.values()];
   // Login roles in this catalog's tenant groups (shared and schema tenants'), and their members.
-  const { rows: members } = await server.db.query<{ name: string }>(
-    `WITH RECURSIVE m(oid, name) AS (
+  const { rows: members } = await (options.memberships === false
+    ? { rows: [] }
+    : server.db.query<{ name: string }>(
+        `WITH RECURSIVE m(oid, name) AS (
        SELECT r.oid, r.rolname::text FROM pg_auth_members am
        JOIN pg_roles g ON g.oid = am.roleid JOIN pg_roles r ON r.oid = am.member
        WHERE g.rolname = ANY($1::name[]) AND r.rolname ~ $2
        UNION SELECT r.oid, r.rolname::text FROM m JOIN pg_auth_members am ON am.roleid = m.oid
        JOIN pg_roles r ON r.oid = am.member WHERE r.rolname ~ $2)
      SELECT name FROM m ORDER BY name`,
-    [[roles.tenants, roles.global], ROLE_PATTERN],
-  );
+        [[roles.tenants, roles.global], ROLE_PATTERN],
+      ));
   for (const { name } of members) {
     if (found.has(`role:${name}`)) continue;
     add({
