@@ -19,6 +19,7 @@ import {
 } from './fleet-store.js';
 import { withoutSegmentDefaults } from './database-sync.js';
 import { withTemplateLock } from './locks.js';
+import { longQuery } from '../pool/long-query.js';
 
 /** The template's stand-in tenant (its row and role become the real tenant's in each clone). */
 const TEMPLATE_TENANT = { id: 0, uuid: '00000000-0000-4000-8000-000000000000', name: 'template' } as const;
@@ -138,12 +139,11 @@ export class DatabaseTemplates {
     );
     try {
       const tablespace = names.tablespace === undefined ? '' : ` TABLESPACE ${q(names.tablespace)}`;
-      // (the operator pool's query timeout, if any, is for catalog reads: a copy may take longer)
-      const create: pg.QueryConfig & { query_timeout: number } = {
-        text: `CREATE DATABASE ${q(names.database)} TEMPLATE ${q(this.name)} STRATEGY WAL_LOG${tablespace}`,
-        query_timeout: 2_147_483_647,
-      };
-      await client.query(create);
+      await client.query(
+        longQuery(
+          `CREATE DATABASE ${q(names.database)} TEMPLATE ${q(this.name)} STRATEGY WAL_LOG${tablespace}`,
+        ),
+      );
       return true;
     } catch (error) {
       await client.query(`DROP ROLE IF EXISTS ${q(names.role)}`).catch(() => undefined);

@@ -6,6 +6,7 @@ import {
   type CatalogRoles,
   type CredentialStore,
 } from '../catalog/index.js';
+import { longQuery } from '../pool/long-query.js';
 
 /** Owner and field under which a tenant's login password is sealed. */
 export function tenantCredentialOwner(tenantId: number): string {
@@ -73,7 +74,7 @@ export async function provisionSchema(
   faceSchema: string,
   roleName: string,
 ): Promise<void> {
-  await client.query('SELECT tenantry.clone_schema($1, $2, $3)', [schema, faceSchema, roleName]);
+  await client.query(longQuery('SELECT tenantry.clone_schema($1, $2, $3)', [schema, faceSchema, roleName]));
 }
 
 /**
@@ -105,12 +106,14 @@ export async function dropTenantObjects(
   roles: readonly string[],
 ): Promise<void> {
   if (tenant.schemaName) {
-    await client.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(tenant.schemaName)} CASCADE`);
+    await client.query(longQuery(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(tenant.schemaName)} CASCADE`));
   }
-  await client.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(tenantFaceSchema(tenant.uuid))} CASCADE`);
+  await client.query(
+    longQuery(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(tenantFaceSchema(tenant.uuid))} CASCADE`),
+  );
   for (const name of roles) {
     const role = pg.escapeIdentifier(name);
-    await client.query(`DROP OWNED BY ${role}`);
+    await client.query(longQuery(`DROP OWNED BY ${role}`));
     await client.query(`DROP ROLE IF EXISTS ${role}`);
   }
   await client.query('DELETE FROM tenantry.credential WHERE owner = $1', [tenantCredentialOwner(tenant.id)]);

@@ -18,6 +18,7 @@ import {
   type DatabaseProvisioner,
 } from '../isolation/index.js';
 import { TENANT_OBJECTS_LOCK } from './orphans.js';
+import { longQuery } from '../pool/long-query.js';
 
 /** SQL condition matching a tenant reference passed as text in `$1`. */
 export function whereRef(ref: TenantRef): string {
@@ -79,9 +80,9 @@ async function deleteRows(
     for (const t of pending) {
       await client.query('SAVEPOINT drop_table');
       try {
-        const r = await client.query(`DELETE FROM ${t.qualified} WHERE ${pg.escapeIdentifier(t.col)} = $1`, [
-          tenantId,
-        ]);
+        const r = await client.query(
+          longQuery(`DELETE FROM ${t.qualified} WHERE ${pg.escapeIdentifier(t.col)} = $1`, [tenantId]),
+        );
         deleted[t.qualified] = (deleted[t.qualified] ?? 0) + (r.rowCount ?? 0);
         await client.query('RELEASE SAVEPOINT drop_table');
       } catch (error) {

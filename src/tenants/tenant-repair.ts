@@ -4,6 +4,7 @@ import { withDatabase } from '../connection-url.js';
 import type { DatabaseProvisioner } from '../isolation/index.js';
 import { TENANT_OBJECTS_LOCK, findOrphans, knownObjects, type OrphanObject } from './orphans.js';
 import { withClient } from '../isolation/database.js';
+import { longQuery } from '../pool/long-query.js';
 
 export type { OrphanObject } from './orphans.js';
 
@@ -196,7 +197,7 @@ export class TenantRepair {
   /** Drops one orphan: a database (ending its sessions), a role (what it owns first), a schema. */
   async #drop(server: string, serverUrl: string, orphan: OrphanObject): Promise<void> {
     if (orphan.kind === 'schema') {
-      await this.#d.pool.query(`DROP SCHEMA IF EXISTS ${q(orphan.name)} CASCADE`);
+      await this.#d.pool.query(longQuery(`DROP SCHEMA IF EXISTS ${q(orphan.name)} CASCADE`));
       return;
     }
     if (orphan.kind === 'database') {

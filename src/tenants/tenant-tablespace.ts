@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { tenantFaceSchema, type Tenant } from '../catalog/index.js';
 import { TenantryError } from '../errors.js';
+import { longQuery } from '../pool/long-query.js';
 
 /** Something that runs a query: a pool or a client. */
 type Queryable = Pick<pg.ClientBase, 'query'>;
@@ -65,8 +66,7 @@ export async function moveSchemaRelations(
 ): Promise<number> {
   const schemas = [tenant.schemaName, tenantFaceSchema(tenant.uuid)].filter((s): s is string => !!s);
   const { rows } = await client.query<{ moved: number }>(
-    'SELECT tenantry.move_to_tablespace($1::name[], $2) AS moved',
-    [schemas, tablespace],
+    longQuery('SELECT tenantry.move_to_tablespace($1::name[], $2) AS moved', [schemas, tablespace]),
   );
   return rows[0]?.moved ?? 0;
 }

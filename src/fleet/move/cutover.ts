@@ -10,6 +10,7 @@ import {
 import { dropTenantDatabase } from '../../isolation/database.js';
 import { createTenantRole, grantMembership, tenantCredentialOwner } from '../../isolation/provision.js';
 import { reusesRole, type Placement } from './placement.js';
+import { longQuery } from '../../pool/long-query.js';
 
 const q = pg.escapeIdentifier;
 
@@ -183,6 +184,6 @@ export async function dropDatabaseCopy(serverUrl: string, placement: Placement):
 /** Drops a schema copy's data schema (and a staging face schema) from the catalog database. */
 export async function dropSchemaCopy(db: Pick<pg.ClientBase, 'query'>, placement: Placement): Promise<void> {
   for (const schema of [placement.schema, placement.stagingFace]) {
-    if (schema) await db.query(`DROP SCHEMA IF EXISTS ${q(schema)} CASCADE`);
+    if (schema) await db.query(longQuery(`DROP SCHEMA IF EXISTS ${q(schema)} CASCADE`));
   }
 }

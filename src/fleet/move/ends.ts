@@ -15,6 +15,7 @@ import { reusesRole, type Placement } from './placement.js';
 import { deleteTenantRows, prepareSession } from './rows.js';
 import { placementTables } from './tables.js';
 import type { MoveOptions, MoveProgress, MoveRow } from './types.js';
+import { longQuery } from '../../pool/long-query.js';
 
 /** Makes the new copy: a database from the server's template, or a schema cloned from the template schema. */
 export async function prepareNewCopy(
@@ -56,11 +57,13 @@ async function prepareSchema(
       await createStagedRole(client, roles, credentials, tenant, role, randomBytes(24).toString('base64url'));
     }
     // clone_schema also installs the runtime tables (migration 025).
-    await client.query('SELECT tenantry.clone_schema($1, $2, $3)', [
-      target.schema,
-      target.stagingFace,
-      role ?? null,
-    ]);
+    await client.query(
+      longQuery('SELECT tenantry.clone_schema($1, $2, $3)', [
+        target.schema,
+        target.stagingFace,
+        role ?? null,
+      ]),
+    );
   });
 }
 
