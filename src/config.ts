@@ -37,8 +37,8 @@ const poolSchema = z.strictObject({
    * Client-side limit of one statement on a pooled connection, for a server that stops answering
    * (the connection is then discarded). 0, the default: none — use statement_timeout for slow
    * queries; this is for dead network paths. On the operator's connection it bounds catalog
-   * reads; long operator work (cloning, dropping or moving a tenant's storage, deleting a dropped
-   * tenant's rows, CREATE DATABASE) is exempt.
+   * reads; long operator work (a catalog upgrade, cloning, dropping or moving a tenant's storage,
+   * deleting a dropped tenant's rows, CREATE DATABASE) is exempt.
    */
   queryTimeoutMs: z.int().min(0).default(0),
   /** A backend is recycled after serving this many distinct tenant schemas. */

@@ -7,15 +7,16 @@ import { createStoreTables } from './helpers/fixtures.js';
 // guards catalog reads; operator work that may rightly run long (a dropped tenant's rows, a
 // schema tenant's clone or drop) is exempt: cut off, it would be reported as failed while
 // PostgreSQL finishes it anyway.
-const QUERY_TIMEOUT_MS = 300;
+const QUERY_TIMEOUT_MS = 1_500;
 let url: string;
 let tenantry: Tenantry;
+const masterKey = generateMasterKey();
 
 beforeAll(async () => {
   url = await createTestDatabase('operator_timeout');
   tenantry = await createTenantry({
     databaseUrl: url,
-    masterKey: generateMasterKey(),
+    masterKey,
     pool: { queryTimeoutMs: QUERY_TIMEOUT_MS },
   });
   await createStoreTables(url);
@@ -44,6 +45,28 @@ describe('the operator pool with pool.queryTimeoutMs', () => {
       );
     expect(error).toBeInstanceOf(Error);
     expect(String(error)).toMatch(/timeout/i);
+  });
+
+  it('lets a second instance wait for a catalog install that takes longer than the timeout', async () => {
+    // another installer holding the install lock (src/catalog/install.ts) for twice the timeout
+    const held = withClient(url, async (client) => {
+      await client.query('BEGIN');
+      await client.query('SELECT pg_advisory_xact_lock(7303446021)');
+      await client.query(`SELECT pg_sleep(${(2 * QUERY_TIMEOUT_MS) / 1000})`);
+      await client.query('COMMIT');
+    });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const second = await createTenantry({
+      databaseUrl: url,
+      masterKey,
+      pool: { queryTimeoutMs: QUERY_TIMEOUT_MS },
+    });
+    try {
+      expect((await second.tenants.list()).length).toBeGreaterThan(0);
+    } finally {
+      await second.close();
+      await held;
+    }
   });
 
   it('does not cut off dropping a tenant whose rows take longer to delete', async () => {

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { TenantryError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { longQuery } from '../pool/long-query.js';
 import { latestVersion, loadMigrations } from './migrations.js';
 import { rolesFor, type CatalogRoles } from './roles.js';
 
@@ -76,7 +77,8 @@ export async function installCatalog(client: pg.ClientBase, logger?: Logger): Pr
   await checkServerVersion(client);
   await client.query('BEGIN');
   try {
-    await client.query('SELECT pg_advisory_xact_lock($1)', [INSTALL_LOCK]);
+    // (waits for another installer's whole upgrade)
+    await client.query(longQuery('SELECT pg_advisory_xact_lock($1)', [INSTALL_LOCK]));
     const { rows: dbRows } = await client.query<{ db: string }>('SELECT current_database() AS db');
     const roles = rolesFor(dbRows[0]?.db ?? 'postgres');
     const migrations = loadMigrations(roles);
@@ -120,7 +122,7 @@ export async function installCatalog(client: pg.ClientBase, logger?: Logger): Pr
     for (const migration of migrations.filter((m) => m.version > current)) {
       logger?.info({ version: migration.version, name: migration.name }, 'applying catalog migration');
       if (migration.asInstaller) await client.query('RESET ROLE');
-      await client.query(migration.sql);
+      await client.query(longQuery(migration.sql));
       if (migration.asInstaller) await client.query(`SET LOCAL ROLE ${pg.escapeIdentifier(roles.owner)}`);
       await client.query('INSERT INTO tenantry.catalog_version (version, name) VALUES ($1, $2)', [
         migration.version,
