@@ -78,6 +78,21 @@ export async function knownObjects(catalog: Queryable): Promise<KnownObjects> {
   return { tenants: new Set(row?.uuids ?? []), names, records: row?.records ?? false };
 }
 
+/** Tenant login roles in this catalog's tenant groups, and their members (recursively). */
+async function groupMembers(db: Queryable, roles: CatalogRoles): Promise<string[]> {
+  const { rows } = await db.query<{ name: string }>(
+    `WITH RECURSIVE m(oid, name) AS (
+       SELECT r.oid, r.rolname::text FROM pg_auth_members am
+       JOIN pg_roles g ON g.oid = am.roleid JOIN pg_roles r ON r.oid = am.member
+       WHERE g.rolname = ANY($1::name[]) AND r.rolname ~ $2
+       UNION SELECT r.oid, r.rolname::text FROM m JOIN pg_auth_members am ON am.roleid = m.oid
+       JOIN pg_roles r ON r.oid = am.member WHERE r.rolname ~ $2)
+     SELECT name FROM m ORDER BY name`,
+    [[roles.tenants, roles.global], ROLE_PATTERN],
+  );
+  return rows.map((r) => r.name);
+}
+
 /** Whether the catalog knows `name` (its tenant exists, or a move or tenant row names it). */
 function isKnown(known: KnownObjects, name: string): boolean {
   return known.names.has(name) || known.tenants.has(objectTenant(name));
@@ -139,19 +154,8 @@ export async function findOrphans(
   }
   if (options.recordsOnly) return [...found.values()];
   // Login roles in this catalog's tenant groups (shared and schema tenants'), and their members.
-  const { rows: members } = await (options.memberships === false
-    ? { rows: [] }
-    : server.db.query<{ name: string }>(
-        `WITH RECURSIVE m(oid, name) AS (
-       SELECT r.oid, r.rolname::text FROM pg_auth_members am
-       JOIN pg_roles g ON g.oid = am.roleid JOIN pg_roles r ON r.oid = am.member
-       WHERE g.rolname = ANY($1::name[]) AND r.rolname ~ $2
-       UNION SELECT r.oid, r.rolname::text FROM m JOIN pg_auth_members am ON am.roleid = m.oid
-       JOIN pg_roles r ON r.oid = am.member WHERE r.rolname ~ $2)
-     SELECT name FROM m ORDER BY name`,
-        [[roles.tenants, roles.global], ROLE_PATTERN],
-      ));
-  for (const { name } of members) {
+  const members = options.memberships === false ? [] : await groupMembers(server.db, roles);
+  for (const name of members) {
     if (found.has(`role:${name}`)) continue;
     add({
       server: server.name,
