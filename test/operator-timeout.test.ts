@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { INSTALL_LOCK } from '../src/catalog/install.js';
 import { createTenantry, generateMasterKey, isTenantryError, type Tenantry } from '../src/index.js';
 import { createTestDatabase, withClient } from './helpers/db.js';
 import { createStoreTables } from './helpers/fixtures.js';
@@ -48,10 +49,10 @@ describe('the operator pool with pool.queryTimeoutMs', () => {
   });
 
   it('lets a second instance wait for a catalog install that takes longer than the timeout', async () => {
-    // another installer holding the install lock (src/catalog/install.ts) for twice the timeout
+    // another installer holding the install lock for twice the timeout
     const held = withClient(url, async (client) => {
       await client.query('BEGIN');
-      await client.query('SELECT pg_advisory_xact_lock(7303446021)');
+      await client.query('SELECT pg_advisory_xact_lock($1)', [INSTALL_LOCK]);
       await client.query(`SELECT pg_sleep(${(2 * QUERY_TIMEOUT_MS) / 1000})`);
       await client.query('COMMIT');
     });

@@ -47,7 +47,7 @@ async function loginPassword(
 }
 
 /** Arbitrary but fixed advisory-lock key that serialises installers of one database. */
-const INSTALL_LOCK = 7_303_446_021;
+export const INSTALL_LOCK = 7_303_446_021;
 
 async function ensureRole(client: pg.ClientBase, role: string, attributes: string): Promise<boolean> {
   const exists = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role]);
