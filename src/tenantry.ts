@@ -484,6 +484,7 @@ class TenantryInstance implements Tenantry {
       principals: this.principals,
       authenticators: this.authenticators,
       findTenant: (id) => catalog.find(id),
+      logger: parts.logger,
     });
     this.operator = {
       query: <R extends pg.QueryResultRow>(text: string, values?: readonly unknown[]) =>

@@ -81,12 +81,22 @@ describe('tenant credentials at rest', () => {
   });
 
   it('rotate-key reseals everything under the new key while the old one still decrypts', async () => {
+    // Delegation signing keys sealed under the old key: the newest must stay the signing key.
+    let newest = '';
+    for (let i = 0; i < 5; i++) newest = await open[0]!.tokens.rotateKey();
     const rotating = await start(`${newKey},${oldKey}`);
     const resealed = await rotating.credentials.rotate();
-    expect(resealed).toBeGreaterThanOrEqual(4); // three tenants + the key check
+    expect(resealed).toBeGreaterThanOrEqual(9); // three tenants, the key check, five signing keys
     expect(await rotating.credentials.rotate()).toBe(0);
     const fresh = await start(newKey);
     for (const name of ['Alpha', 'Beta', 'Gamma']) expect(await count(fresh, name)).toBe(1);
+    await fresh.domains.add('Alpha', { tenant: 'Alpha' });
+    await fresh.users.add('al@Alpha', { password: 'pw-al-secret' });
+    const { token } = await fresh.tokens.issue({ user: 'al@Alpha', service: 'svc' });
+    const header = JSON.parse(Buffer.from(token.split('.')[0] ?? '', 'base64url').toString()) as {
+      kid: string;
+    };
+    expect(header.kid).toBe(newest);
     const stale = await createTenantry({ databaseUrl: url, masterKey: oldKey }).catch((e: unknown) => e);
     expect(isTenantryError(stale, 'MASTER_KEY_MISMATCH')).toBe(true);
   });

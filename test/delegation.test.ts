@@ -157,6 +157,38 @@ describe('delegation tokens (seed 000)', () => {
     await tenantry.users.remove('temp@HomeDepot');
     await expectCode(tenantry.tokens.verify(temp.token), 'AUTH');
   });
+
+  it('a revocation typed in upper case holds too', async () => {
+    const issued = await tenantry.tokens.issue({ user: 'alice@HomeDepot', service: 'svc' });
+    await tenantry.tokens.revoke(issued.id.toUpperCase());
+    await expectCode(tenantry.tokens.verify(issued.token), 'TOKEN_REVOKED');
+    await expectCode(
+      tenantry.withPrincipal(issued.token, async () => 1),
+      'TOKEN_REVOKED',
+    );
+  });
+
+  it('a token stays with its tenant: a domain name reused by another tenant does not carry it over', async () => {
+    await tenantry.tenants.create({ name: 'Acme' });
+    await tenantry.tenants.create({ name: 'Rival' });
+    await tenantry.withTenant('Rival', (db) =>
+      db.query("INSERT INTO customer (cust_num, name) VALUES (1, 'Rival secret')"),
+    );
+    await tenantry.domains.add('acme', { tenant: 'Acme' });
+    await tenantry.users.add('bob@acme', { password: 'pw-bob' });
+    const issued = await tenantry.tokens.issue({ user: 'bob@acme', service: 'svc' });
+    expect(await names(issued.token)).toEqual([]);
+    // Acme's domain goes; Rival takes the same domain name and user name.
+    await tenantry.users.remove('bob@acme');
+    await tenantry.domains.remove('acme');
+    await tenantry.domains.add('acme', { tenant: 'Rival' });
+    await tenantry.users.add('bob@acme', { password: 'pw-bob-2' });
+    await expectCode(tenantry.tokens.verify(issued.token), 'AUTH');
+    await expectCode(names(issued.token), 'AUTH');
+    // A fresh token for the new bob is Rival's.
+    const fresh = await tenantry.tokens.issue({ user: 'bob@acme', service: 'svc' });
+    expect(await names(fresh.token)).toEqual(['Rival secret']);
+  });
 });
 
 describe('DelegationTokens.looksLike (remembers the answer per token header)', () => {

@@ -313,11 +313,15 @@ describe('login and principals', () => {
     const principal = await tenantry.principals.open(await tenantry.login('bob@LowesBos', 'directory-pw'));
     expect(principal.tenant.name).toBe('Lowes');
     await rejectsWith(tenantry.login('bob@LowesBos', 'wrong'), 'AUTH');
+    // An empty password never reaches the authenticator (an empty LDAP bind is anonymous).
+    await rejectsWith(tenantry.login('bob@LowesBos', ''), 'INVALID_ARGUMENT');
     expect(asked).toEqual(['bob@LowesBos', 'bob@LowesBos']);
     expect(() => tenantry.authenticators.register('builtin', () => true)).toThrow(/builtin/);
     const other = await createTenantry({ databaseUrl: url, masterKey });
     try {
-      await rejectsWith(other.login('bob@LowesBos', 'directory-pw'), 'AUTH_SYSTEM_UNKNOWN');
+      // Not registered in this process: the same AUTH as a wrong password (no user enumeration).
+      await rejectsWith(other.login('bob@LowesBos', 'directory-pw'), 'AUTH');
+      await rejectsWith(other.login('nobody@LowesBos', 'directory-pw'), 'AUTH');
     } finally {
       await other.close();
     }

@@ -13,6 +13,9 @@ interface Queryable {
   query(text: string, values?: unknown[]): Promise<unknown>;
 }
 
+/** The `reason` of the `TENANTRY_ERR_CREDENTIAL_DECRYPT` thrown for a credential that is not stored. */
+export const NO_SUCH_CREDENTIAL = 'no such credential is stored';
+
 /**
  * Credentials sealed with the master key in `tenantry.credential`. Values are decrypted only
  * when asked for (when a pool is created) and are never logged.
@@ -54,7 +57,7 @@ export class CredentialStore {
     );
     const sealed = rows[0]?.sealed;
     if (sealed === undefined) {
-      throw new TenantryError('CREDENTIAL_DECRYPT', { owner, field, reason: 'no such credential is stored' });
+      throw new TenantryError('CREDENTIAL_DECRYPT', { owner, field, reason: NO_SUCH_CREDENTIAL });
     }
     return this.#keys().open(sealed, owner, field);
   }
@@ -101,7 +104,8 @@ export class CredentialStore {
       for (const row of rows) {
         if (!ring.needsRotation(row.sealed)) continue;
         await client.query(
-          'UPDATE tenantry.credential SET sealed = $3, updated_at = now() WHERE owner = $1 AND field = $2',
+          // updated_at stays: the value is the same (the newest delegation key is found by it).
+          'UPDATE tenantry.credential SET sealed = $3 WHERE owner = $1 AND field = $2',
           [row.owner, row.field, ring.reseal(row.sealed, row.owner, row.field)],
         );
         count++;

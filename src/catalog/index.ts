@@ -5,7 +5,7 @@ export { expandIncludes } from './migrations.js';
 export type { InstallResult } from './install.js';
 export { rolesFor } from './roles.js';
 export type { CatalogRoles } from './roles.js';
-export { CredentialStore } from './credentials.js';
+export { CredentialStore, NO_SUCH_CREDENTIAL } from './credentials.js';
 export { inTransaction } from './transaction.js';
 export { TENANT_COLUMNS, toTenant } from './rows.js';
 export type { TenantRow } from './rows.js';

@@ -1,8 +1,8 @@
 import { randomBytes, randomUUID, webcrypto } from 'node:crypto';
 import { SignJWT, decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from 'jose';
 import type pg from 'pg';
-import type { CredentialStore } from '../catalog/index.js';
-import { TenantryError } from '../errors.js';
+import { NO_SUCH_CREDENTIAL, type CredentialStore } from '../catalog/index.js';
+import { TenantryError, isTenantryError } from '../errors.js';
 import type { Permission } from './names.js';
 import { parseUserRef } from './names.js';
 import { RevocationCache } from './revocations.js';
@@ -24,6 +24,8 @@ const MAX_REMEMBERED_HEADERS = 256;
 const MAX_REMEMBERED_HEADER = 512;
 const headerTypes = new Map<string, boolean>();
 const MAX_TTL = 24 * 3600;
+/** A token id as issued (`randomUUID()`), in either case. */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** What {@link DelegationTokens.issue} needs. */
 export interface DelegationInput {
@@ -97,7 +99,10 @@ export class DelegationTokens {
     let sealed: string;
     try {
       sealed = await this.#credentials.get(KEY_OWNER, kid);
-    } catch {
+    } catch (error) {
+      // Only a key that is not stored is the token's fault; a catalog or decryption failure is ours.
+      if (!isTenantryError(error, 'CREDENTIAL_DECRYPT') || error.details.reason !== NO_SUCH_CREDENTIAL)
+        throw error;
       throw fail('TOKEN_INVALID', `key ${kid} is not on the allowlist`);
     }
     const key = await webcrypto.subtle.importKey(
@@ -137,7 +142,9 @@ export class DelegationTokens {
     const kid = await this.#currentKid();
     const id = randomUUID();
     const now = Math.floor(Date.now() / 1000);
-    const token = await new SignJWT({ act: { sub: input.service }, domain: user.domain })
+    // `tid` binds the token to the user's tenant: a domain name reused by another tenant later
+    // must not carry it over.
+    const token = await new SignJWT({ act: { sub: input.service }, domain: user.domain, tid: user.tenant.id })
       .setProtectedHeader({ alg: ALGORITHM, typ: DELEGATION_TYPE, kid })
       .setIssuer(ISSUER)
       .setSubject(user.name)
@@ -173,8 +180,8 @@ export class DelegationTokens {
   /**
    * Verifies a token and maps it to its user. Throws `TENANTRY_ERR_TOKEN_EXPIRED`,
    * `TENANTRY_ERR_TOKEN_AUDIENCE`, `TENANTRY_ERR_TOKEN_REVOKED`, `TENANTRY_ERR_TOKEN_INVALID`
-   * (altered, wrong type or algorithm incl. `none`, unknown key id) and `TENANTRY_ERR_AUTH` when
-   * the user no longer exists.
+   * (altered, wrong type or algorithm incl. `none`, unknown key id, no tenant claim) and
+   * `TENANTRY_ERR_AUTH` when the user no longer exists or now belongs to another tenant.
    */
   async verify(token: string, options: { audience?: string } = {}): Promise<Delegation> {
     if (typeof token !== 'string' || token.length === 0 || token.length > 8192) {
@@ -192,7 +199,7 @@ export class DelegationTokens {
     const record = await this.#users.find(
       parseUserRef(domain ? `${String(payload.sub)}@${domain}` : String(payload.sub)),
     );
-    if (!record) throw new TenantryError('AUTH');
+    if (!record || record.tenant.id !== payload.tid) throw new TenantryError('AUTH');
     const act = payload.act as { sub?: unknown } | undefined;
     return {
       id,
@@ -223,7 +230,7 @@ export class DelegationTokens {
         typ: DELEGATION_TYPE,
         issuer: ISSUER,
         audience: audience ?? 'tenantry',
-        requiredClaims: ['sub', 'aud', 'exp', 'jti', 'act'],
+        requiredClaims: ['sub', 'aud', 'exp', 'jti', 'act', 'tid'],
       }));
     } catch (error) {
       if (error instanceof errors.JWTExpired) {
@@ -242,22 +249,24 @@ export class DelegationTokens {
     return this.#revocations.revoked(id);
   }
 
-  /** Forgets which tokens verified (on every catalog change: a key may have been retired). */
+  /** Forgets which tokens verified and the keys imported (on every catalog change: a key may have been retired). */
   clearVerified(): void {
     this.#verified.clear();
+    this.#keys.clear();
   }
 
   /** Revokes a token by id: every later verification, on every process, refuses it. */
   async revoke(id: string, expiresAt: Date = new Date(Date.now() + MAX_TTL * 1000)): Promise<void> {
-    if (typeof id !== 'string' || !/^[0-9a-f-]{36}$/i.test(id)) {
+    if (typeof id !== 'string' || !UUID.test(id)) {
       throw new TenantryError('INVALID_ARGUMENT', {
         what: 'token id',
         problem: 'expected the token id (a uuid)',
       });
     }
+    // Token ids are issued in lower case and compared exactly: store what verification looks for.
     await this.#pool.query(
       `INSERT INTO tenantry.token_revocation (id, expires_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING`,
-      [id, expiresAt],
+      [id.toLowerCase(), expiresAt],
     );
     await this.#pool.query('DELETE FROM tenantry.token_revocation WHERE expires_at < now()');
     // Other processes hear of it by NOTIFY; this one must not wait for that.

@@ -1,7 +1,8 @@
 import type { Tenant } from '../catalog/index.js';
-import { TenantryError } from '../errors.js';
+import { TenantryError, isTenantryError } from '../errors.js';
+import type { Logger } from '../logger.js';
 import type { AuthenticatorRegistry } from './authenticators.js';
-import { BUILTIN_AUTH, tryParseUserRef } from './names.js';
+import { BUILTIN_AUTH, checkPassword, tryParseUserRef } from './names.js';
 import { verifyPassword } from './password.js';
 import type { Principal, PrincipalSealer } from './principals.js';
 import type { UserRecord, UserStore } from './user-store.js';
@@ -18,30 +19,34 @@ export class SignOn {
   readonly #principals: PrincipalSealer;
   readonly #authenticators: AuthenticatorRegistry;
   readonly #findTenant: (id: number) => Promise<Tenant | undefined>;
+  readonly #logger: Logger;
 
   constructor(options: {
     users: UserStore;
     principals: PrincipalSealer;
     authenticators: AuthenticatorRegistry;
     findTenant: (id: number) => Promise<Tenant | undefined>;
+    logger: Logger;
   }) {
     this.#users = options.users;
     this.#principals = options.principals;
     this.#authenticators = options.authenticators;
     this.#findTenant = options.findTenant;
+    this.#logger = options.logger;
   }
 
   /**
    * Checks `password` for user `ref` (`alice@HomeDepot`) and answers a sealed principal. An
-   * unknown user and a wrong password both throw the same `TENANTRY_ERR_AUTH`, after the same
-   * scrypt work; a disabled or locked tenant throws `TENANTRY_ERR_TENANT_DISABLED` /
-   * `TENANTRY_ERR_TENANT_LOCKED` (only once the password was right).
+   * unknown user, a wrong password and a domain whose authenticator is not registered in this
+   * process (logged as an error for the operator) all throw the same `TENANTRY_ERR_AUTH`, after
+   * the same scrypt work; a disabled or locked tenant throws `TENANTRY_ERR_TENANT_DISABLED` /
+   * `TENANTRY_ERR_TENANT_LOCKED` (only once the password was right). An empty password is
+   * `TENANTRY_ERR_INVALID_ARGUMENT` (it never reaches an authenticator: an empty LDAP bind is
+   * anonymous).
    */
   async login(ref: string, password: string, options: LoginOptions = {}): Promise<string> {
     this.#principals.requireMasterKey();
-    if (typeof password !== 'string') {
-      throw new TenantryError('INVALID_ARGUMENT', { what: 'password', problem: 'it must be a string' });
-    }
+    checkPassword(password);
     const ttl = options.expiresInSeconds ?? 3600;
     if (!Number.isInteger(ttl) || ttl <= 0) {
       throw new TenantryError('INVALID_ARGUMENT', {
@@ -74,16 +79,27 @@ export class SignOn {
     });
   }
 
-  /** Builtin users (and unknown ones, against a dummy hash) by scrypt; others by their authenticator. */
+  /**
+   * Builtin users (and unknown ones, against a dummy hash) by scrypt; others by their
+   * authenticator, after the same scrypt work against the dummy hash, so that neither the time
+   * taken nor the answer tells whether a user of such a domain exists.
+   */
   async #check(record: UserRecord | undefined, password: string): Promise<boolean> {
     if (record === undefined || record.authSystem === BUILTIN_AUTH) {
       return verifyPassword(password, record?.passwordHash);
     }
-    return this.#authenticators.check(record.authSystem, {
-      user: record.name,
-      domain: record.domain,
-      password,
-    });
+    await verifyPassword(password, undefined);
+    try {
+      return await this.#authenticators.check(record.authSystem, {
+        user: record.name,
+        domain: record.domain,
+        password,
+      });
+    } catch (error) {
+      if (!isTenantryError(error, 'AUTH_SYSTEM_UNKNOWN')) throw error;
+      this.#logger.error({ err: error }, 'login refused: its domain has no authenticator in this process');
+      return false;
+    }
   }
 
   /**
