@@ -213,6 +213,13 @@ describe('storage areas (seed 004): tablespaces of schema and database tenants',
     expect((await tenantry.tenants.list()).map((t) => t.name)).not.toContain('Nowhere');
     const global = await tenantry.tenants.setTablespace('Lowes', 'pg_global').catch((e: unknown) => e);
     expect(isTenantryError(global, 'INVALID_ARGUMENT')).toBe(true);
+    // A grace that is not a number of milliseconds (the CLI's `--grace 5s`) would never run out.
+    for (const graceMs of [Number.NaN, Infinity, -1, 1.5]) {
+      const bad = await tenantry.tenants
+        .setTablespace('Menards', AREA_A, { graceMs })
+        .catch((e: unknown) => e);
+      expect(isTenantryError(bad, 'INVALID_ARGUMENT'), String(bad)).toBe(true);
+    }
     // Nothing moved.
     expect(await databaseTablespace('Menards')).toBe(AREA_B);
     expect((await tenantry.tenants.show('Lowes')).tablespace).toBe('pg_default');

@@ -37,6 +37,9 @@ async function selectTenants(parts: ScanHostParts, where: string | undefined): P
   const { text, values } = tenantSelection(candidates, where);
   const app = parts.route(onMain).target;
   const lease = await parts.acquire({ ...app, tenantId: 0, tenantName: 'tenantry-scan' });
+  // `where` comes from outside tenantry and may leave session state behind (a session-level
+  // tenantry.tenant, an advisory lock…): the connection is reset before anyone else gets it.
+  lease.markDirty();
   try {
     await lease.client.query("BEGIN READ ONLY; SET LOCAL statement_timeout = '10s'");
     const { rows } = await lease.client.query<{ id: number }>(text, values);
@@ -44,7 +47,6 @@ async function selectTenants(parts: ScanHostParts, where: string | undefined): P
     const byId = new Map(candidates.map((t) => [t.id, t]));
     return rows.map((r) => byId.get(r.id)).filter((t): t is Tenant => t !== undefined);
   } catch (error) {
-    lease.markDirty();
     throw new TenantryError(
       'INVALID_ARGUMENT',
       { what: 'tenant-where', problem: error instanceof Error ? error.message : String(error) },

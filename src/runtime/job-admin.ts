@@ -101,8 +101,17 @@ export class JobAdmin {
     if (selection.id !== undefined && (typeof selection.id !== 'string' || !UUID.test(selection.id))) {
       throw new TenantryError('INVALID_ARGUMENT', { what: 'job id', problem: 'expected a uuid' });
     }
-    if (selection.tenant !== undefined) return [await this.#host.resolveTenant(selection.tenant)];
     const current = tryGetTenant();
+    if (selection.tenant !== undefined) {
+      const named = await this.#host.resolveTenant(selection.tenant);
+      // Inside a tenant context only that tenant's jobs are reachable, whatever the caller names.
+      if (current && named.id !== current.id) {
+        throw new TenantryError('FORBIDDEN', {
+          problem: `Code running as tenant ${current.name} cannot reach the jobs of tenant ${named.name}.`,
+        });
+      }
+      return [named];
+    }
     return current ? [current] : 'all';
   }
 

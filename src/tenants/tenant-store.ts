@@ -83,6 +83,8 @@ export interface TenantLimits {
 
 /** The largest statement timeout PostgreSQL accepts (ms). */
 const MAX_TIMEOUT_MS = 2_147_483_647;
+/** The longest grace a database tenant's sessions get before a tablespace move ends them (1 h). */
+const MAX_GRACE_MS = 3_600_000;
 
 /** Tenant lifecycle operations on the catalog, run by the operator's connection. */
 export class TenantStore {
@@ -322,6 +324,13 @@ export class TenantStore {
     options: SetTablespaceOptions = {},
   ): Promise<Tenant> {
     const name = checkTablespaceName(tablespace);
+    const grace = options.graceMs;
+    if (grace !== undefined && (!Number.isSafeInteger(grace) || grace < 0 || grace > MAX_GRACE_MS)) {
+      throw new TenantryError('INVALID_ARGUMENT', {
+        what: 'graceMs',
+        problem: `expected a whole number of milliseconds from 0 to ${MAX_GRACE_MS}`,
+      });
+    }
     const tenant = await this.show(ref);
     requireOwnStorage(tenant);
     if (tenant.isolation === 'schema') {

@@ -152,6 +152,15 @@ describe('jobs across tenants', () => {
       expect(await codeOf(t.withTenant(lowes, () => t.jobs.retry({ id: job.id })))).toBe(
         'TENANTRY_ERR_JOB_NOT_FOUND',
       );
+      // Naming the other tenant explicitly does not help.
+      for (const attempt of [
+        async () => (await t.jobs.list({ tenant: homeDepot.id })).length,
+        () => t.jobs.cancel({ tenant: homeDepot.name, id: job.id }),
+        () => t.jobs.retry({ tenant: homeDepot.id, id: job.id }),
+      ]) {
+        expect(await codeOf(t.withTenant(lowes, attempt))).toBe('TENANTRY_ERR_FORBIDDEN');
+      }
+      expect((await jobsOf(homeDepot)).find((j) => j.id === job.id)?.state).toBe('queued');
       await t.withTenant(lowes, async (db) => {
         const table = isolation === 'schema' ? `${lowes.schemaName}.tenantry_job` : 'tenantry.job';
         const { rows } = await db.query(
