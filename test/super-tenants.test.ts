@@ -138,6 +138,30 @@ describe('super tenants (seed 004)', () => {
     expect((await scan(true)).map((r) => r.item_num).sort()).toEqual([1, 4]);
   });
 
+  it('skipGroupDuplicates reads a group through a member the scan covers, whichever that is', async () => {
+    const scan = (where: string, batch: boolean) =>
+      collect(
+        tenantry.crossTenant({
+          sql: 'SELECT item_num FROM item',
+          where,
+          skipGroupDuplicates: true,
+          batch,
+          asOperator: true,
+        }),
+      );
+    for (const batch of [true, false]) {
+      // LowesNY, the group's first member, is not scanned: LowesATL reads the group.
+      const atl = await scan("name IN ('LowesATL', 'HomeDepot')", batch);
+      expect(atl.map((r) => [r._tenant_name, r.item_num]).sort()).toEqual([
+        ['LowesATL', 1],
+        ['LowesATL', 4],
+      ]);
+      expect((await scan("name IN ('LowesNY', 'LowesATL')", batch)).map((r) => r.item_num).sort()).toEqual([
+        1, 4,
+      ]);
+    }
+  });
+
   it('fails, or reports partial results, when a tenant errors; only super tenants and the operator may scan', async () => {
     const home = await tenantry.resolveTenant('HomeDepot');
     const sql = `SELECT 1 / (tenantry.tenant_id() - ${home.id}) AS x`;

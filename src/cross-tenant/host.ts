@@ -62,12 +62,12 @@ export function createScanHost(parts: ScanHostParts): ScanHost {
   const routes = new WeakMap<Tenant, TenantRoute>();
   return {
     selectTenants: (where) => selectTenants(parts, where),
-    async laterGroupMembers() {
-      const { rows } = await parts.admin.query<{ id: number }>(
-        `SELECT m.tenant_id AS id FROM tenantry.group_member m
-         WHERE m.tenant_id <> (SELECT min(x.tenant_id) FROM tenantry.group_member x WHERE x.group_id = m.group_id)`,
+    async groupMemberships(ids) {
+      const { rows } = await parts.admin.query<{ tenant: number; group: number }>(
+        'SELECT tenant_id AS tenant, group_id AS "group" FROM tenantry.group_member WHERE tenant_id = ANY ($1::int[])',
+        [ids],
       );
-      return new Set(rows.map((r) => r.id));
+      return rows;
     },
     check: parts.check,
     route(tenant) {

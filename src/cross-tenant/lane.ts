@@ -8,8 +8,8 @@ import type { ScanFailure } from './scan.js';
 export interface ScanHost {
   /** Regular tenants (id, name, kind, state) matching `where`, in id order. */
   selectTenants(where: string | undefined): Promise<Tenant[]>;
-  /** Members of groups other than each group's first (lowest id) member. */
-  laterGroupMembers(): Promise<Set<number>>;
+  /** The group memberships (any table) of tenants `ids`. */
+  groupMemberships(ids: readonly number[]): Promise<{ tenant: number; group: number }[]>;
   /** Throws the tenant's state error when it may not be used right now. */
   check(tenant: Tenant): void;
   /** The application-role route of a tenant: its pool and its settings. */
@@ -20,28 +20,44 @@ export interface ScanHost {
   connectionBudget(): number;
 }
 
-const SKIP_ON: PreludeStatement = {
-  text: "SELECT pg_catalog.set_config('tenantry.skip_groups', 'on', true)",
-  prepared: {
-    name: 'tenantry_scan_skip',
-    text: "SELECT pg_catalog.set_config('tenantry.skip_groups', $1, true)",
-    values: ['on'],
-  },
-};
-const SKIP_OFF: PreludeStatement = {
-  text: "SELECT pg_catalog.set_config('tenantry.skip_groups', '', true)",
-  prepared: {
-    name: 'tenantry_scan_skip',
-    text: "SELECT pg_catalog.set_config('tenantry.skip_groups', $1, true)",
-    values: [''],
-  },
-};
+/** Sets tenantry.skip_groups: the groups a tenant leaves to another scanned member ('' = none). */
+function skipGroupsStatement(groups: string): PreludeStatement {
+  return {
+    text: `SELECT pg_catalog.set_config('tenantry.skip_groups', '${groups}', true)`,
+    prepared: {
+      name: 'tenantry_scan_skip',
+      text: "SELECT pg_catalog.set_config('tenantry.skip_groups', $1, true)",
+      values: [groups],
+    },
+  };
+}
+
+/**
+ * For skipGroupDuplicates: each group is read through the scanned member with the lowest id;
+ * answers, per other scanned member, the groups it leaves out ('5,9'; digits and commas only).
+ */
+export function groupSkips(memberships: readonly { tenant: number; group: number }[]): Map<number, string> {
+  const reader = new Map<number, number>();
+  for (const { tenant, group } of memberships) {
+    const current = reader.get(group);
+    if (current === undefined || tenant < current) reader.set(group, tenant);
+  }
+  const skipped = new Map<number, number[]>();
+  for (const { tenant, group } of memberships) {
+    if (reader.get(group) === tenant) continue;
+    const list = skipped.get(tenant) ?? [];
+    if (!list.includes(group)) list.push(group);
+    skipped.set(tenant, list);
+  }
+  return new Map([...skipped].map(([tenant, groups]) => [tenant, groups.sort((a, b) => a - b).join(',')]));
+}
 
 /** What every part of one scan shares. */
 export class ScanContext {
   readonly host: ScanHost;
   readonly values: readonly unknown[] | undefined;
-  readonly skip: ReadonlySet<number>;
+  /** Per tenant, the groups it leaves to another scanned member (see {@link groupSkips}). */
+  readonly skip: ReadonlyMap<number, string>;
   readonly partial: boolean;
   readonly failures: ScanFailure[];
   readonly fetchSize: number;
@@ -52,7 +68,7 @@ export class ScanContext {
   constructor(options: {
     host: ScanHost;
     values: readonly unknown[] | undefined;
-    skip: ReadonlySet<number>;
+    skip: ReadonlyMap<number, string>;
     partial: boolean;
     failures: ScanFailure[];
     fetchSize: number;
@@ -67,16 +83,16 @@ export class ScanContext {
     this.lanes = options.lanes;
   }
 
-  /** Whether tenant `t` is read through a group member other than itself (skipGroupDuplicates). */
-  skips(t: Tenant): boolean {
-    return this.skip.has(t.id);
+  /** The groups tenant `t` leaves to another scanned member ('' = none; skipGroupDuplicates). */
+  skips(t: Tenant): string {
+    return this.skip.get(t.id) ?? '';
   }
 
   /** The statements that make a transaction act as `tenant` (its route's, and the group setting). */
   settingsOf(tenant: Tenant): readonly PreludeStatement[] {
     let settings = this.#settings.get(tenant.id);
     if (!settings) {
-      settings = [...this.host.route(tenant).prelude, this.skips(tenant) ? SKIP_ON : SKIP_OFF];
+      settings = [...this.host.route(tenant).prelude, skipGroupsStatement(this.skips(tenant))];
       this.#settings.set(tenant.id, settings);
     }
     return settings;

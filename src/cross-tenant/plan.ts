@@ -129,7 +129,7 @@ export async function planScan(
       ? `SELECT q.*, ${keySql(orderBy, keyType)} AS ${SORT_COLUMN} FROM (\n${sql}\n) q`
       : sql;
     const batchQuery =
-      'SELECT * FROM tenantry.scan_tenants($1::pg_catalog.int4[], $2::pg_catalog.text[], $3::pg_catalog.bool[], ' +
+      'SELECT * FROM tenantry.scan_tenants($1::pg_catalog.int4[], $2::pg_catalog.text[], $3::pg_catalog.text[], ' +
       `$4::pg_catalog.text, $5::pg_catalog.bool, $6::pg_catalog.text) AS t(${list})` +
       (keyed ? ` ORDER BY ${SORT_COLUMN} NULLS LAST, "_tenant_id"` : '');
     return {

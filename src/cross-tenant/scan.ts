@@ -1,6 +1,6 @@
 import type { Tenant } from '../catalog/index.js';
 import { TenantryError } from '../errors.js';
-import { ScanContext, type ScanHost } from './lane.js';
+import { ScanContext, groupSkips, type ScanHost } from './lane.js';
 import { mergeScan } from './merge.js';
 import { scanInTenantOrder } from './order.js';
 import { cleanSql, planScan } from './plan.js';
@@ -90,7 +90,10 @@ export async function* crossTenantScan(
   const orderBy = options.orderBy?.trim() ? options.orderBy : undefined;
   const tenants = await host.selectTenants(options.where);
   if (tenants.length === 0) return;
-  const skip = options.skipGroupDuplicates === true ? await host.laterGroupMembers() : new Set<number>();
+  const skip =
+    options.skipGroupDuplicates === true
+      ? groupSkips(await host.groupMemberships(tenants.map((t) => t.id)))
+      : new Map<number, string>();
   const values = options.values !== undefined && options.values.length > 0 ? options.values : undefined;
   const ctx = new ScanContext({
     host,
