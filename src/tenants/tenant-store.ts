@@ -362,15 +362,33 @@ export class TenantStore {
   async ensureLoginRole(ref: TenantRef): Promise<Tenant> {
     const tenant = await this.show(ref);
     if (tenant.role) return tenant;
-    await this.#transaction((client) =>
-      createTenantRole(client, this.#roles, this.#credentials, {
+    await this.#transaction(async (client) => {
+      // The tenant's row lock serialises this with state changes and limits (LOGIN follows the
+      // state the role is created under; a disable committed meanwhile is seen here).
+      const { rows } = await client.query<{ state: Tenant['state']; timeout: number | null; role: boolean }>(
+        `SELECT t.state, t.statement_timeout_ms AS timeout,
+                EXISTS (SELECT 1 FROM tenantry.tenant_role r WHERE r.tenant_id = t.id AND r.permission = 'admin') AS role
+         FROM tenantry.tenant t WHERE t.id = $1 FOR UPDATE`,
+        [tenant.id],
+      );
+      const current = rows[0];
+      if (!current) throw new TenantryError('TENANT_NOT_FOUND', { tenant: tenant.name });
+      if (current.role) return;
+      const roleName = tenantObjectName(tenant.uuid);
+      await createTenantRole(client, this.#roles, this.#credentials, {
         id: tenant.id,
         uuid: tenant.uuid,
-        roleName: tenantObjectName(tenant.uuid),
+        roleName,
         shared: tenant.isolation === 'shared',
-        state: tenant.state,
-      }),
-    );
+        state: current.state,
+      });
+      // The tenant's statement limit (setLimits) holds for a role created after it, too.
+      if (current.timeout !== null) {
+        await client.query(
+          `ALTER ROLE ${pg.escapeIdentifier(roleName)} SET statement_timeout = ${Math.trunc(current.timeout)}`,
+        );
+      }
+    });
     await this.#cache.reload();
     return this.show(tenant.id);
   }

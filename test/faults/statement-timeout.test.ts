@@ -102,6 +102,26 @@ describe('per-tenant statement_timeout', () => {
     }
   });
 
+  it('holds for a login role created after it, which also follows the tenant state', async () => {
+    await f.tenantry.tenants.create({ name: 'Sears' });
+    await f.tenantry.tenants.setLimits('Sears', { statementTimeoutMs: LIMIT_MS });
+    const sears = await f.tenantry.tenants.ensureLoginRole('Sears');
+    await f.tenantry.tenants.create({ name: 'Kmart' });
+    await f.tenantry.tenants.disable('Kmart');
+    const kmart = await f.tenantry.tenants.ensureLoginRole('Kmart');
+    const { rows } = await f.tenantry.operator.query<{
+      name: string;
+      login: boolean;
+      config: string[] | null;
+    }>(
+      'SELECT rolname AS name, rolcanlogin AS login, rolconfig AS config FROM pg_roles WHERE rolname = ANY ($1) ORDER BY rolname = $2 DESC',
+      [[sears.role, kmart.role], sears.role],
+    );
+    expect(rows[0]).toMatchObject({ name: sears.role, login: true });
+    expect(rows[0]?.config).toContain(`statement_timeout=${LIMIT_MS}`);
+    expect(rows[1]).toMatchObject({ name: kmart.role, login: false });
+  });
+
   it("other tenants' statements are not limited by it", async () => {
     const started = Date.now();
     const [viaLibrary, viaGateway] = await Promise.all([
