@@ -86,7 +86,7 @@ export class JobStore {
       [name, [...payloads], runAt, maxAttempts],
     );
     const first = rows[0];
-    if (!inline && first) await this.#signals.jobDue(tenant, first.run_at);
+    if (!inline && first) await this.#signals.hintJobDue(tenant, first.run_at);
     return rows.map((r) => ({ id: r.id, runAt: r.run_at }));
   }
 

@@ -42,12 +42,33 @@ function defaultBackoff(attempt: number): number {
   return Math.min(3_600_000, 1000 * 2 ** Math.min(attempt - 1, 22)) * (0.8 + Math.random() * 0.4);
 }
 
-function positive(value: number | undefined, fallback: number, what: string): number {
+/**
+ * The delay before a failed job's next attempt: the definition's backoff when it answers a
+ * finite number of milliseconds (clamped to 0 … 2^31 − 1), else — it threw, or answered NaN or
+ * Infinity — the default backoff, so the failure itself is still recorded.
+ */
+function backoffDelay(options: DefineOptions, attempt: number): number {
+  let delay = Number.NaN;
+  try {
+    delay = options.backoff ? Number(options.backoff(attempt)) : defaultBackoff(attempt);
+  } catch {
+    // the default below
+  }
+  if (!Number.isFinite(delay)) delay = defaultBackoff(attempt);
+  return Math.min(MAX_MS, Math.max(0, Math.round(delay)));
+}
+
+/** Upper bounds: timer delays beyond 2^31 − 1 ms fire after 1 ms; slots beyond these overflow claims. */
+const MAX_MS = 2_147_483_647;
+const MAX_SLOTS = 100_000;
+
+function positive(value: number | undefined, fallback: number, what: string, max: number): number {
   const n = value ?? fallback;
-  if (!Number.isSafeInteger(n) || n < (what === 'prefetch' ? 0 : 1)) {
+  const min = what === 'prefetch' ? 0 : 1;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
     throw new TenantryError('INVALID_ARGUMENT', {
       what: `worker ${what}`,
-      problem: 'expected a positive integer',
+      problem: `expected a whole number from ${min} to ${max}`,
     });
   }
   return n;
@@ -82,20 +103,26 @@ export class JobWorker {
   constructor(deps: WorkerDeps, options: WorkerOptions = {}) {
     this.#deps = deps;
     this.#log = deps.host.logger;
-    this.#concurrency = positive(options.concurrency, 4, 'concurrency');
-    this.#prefetch = positive(options.prefetch, this.#concurrency, 'prefetch');
-    this.#tenantCap = positive(options.tenantConcurrency, NO_CAP, 'tenantConcurrency');
-    this.#leaseMs = positive(options.leaseMs, 30_000, 'leaseMs');
-    this.#pollMs = positive(options.pollMs, 1000, 'pollMs');
-    this.#sweepMs = positive(options.sweepMs, 60_000, 'sweepMs');
+    this.#concurrency = positive(options.concurrency, 4, 'concurrency', MAX_SLOTS);
+    this.#prefetch = positive(options.prefetch, this.#concurrency, 'prefetch', MAX_SLOTS);
+    this.#tenantCap = positive(options.tenantConcurrency, NO_CAP, 'tenantConcurrency', NO_CAP);
+    this.#leaseMs = positive(options.leaseMs, 30_000, 'leaseMs', MAX_MS);
+    this.#pollMs = positive(options.pollMs, 1000, 'pollMs', MAX_MS);
+    this.#sweepMs = positive(options.sweepMs, 60_000, 'sweepMs', MAX_MS);
   }
 
   /** Starts listening for enqueues, the claim loop, lease renewal and the database-tenant sweep. */
   async start(): Promise<void> {
-    this.#unlisten = await this.#deps.connections.listen(JOBS_CHANNEL, (payload) => {
+    const unlisten = await this.#deps.connections.listen(JOBS_CHANNEL, (payload) => {
       if (/^-?\d+$/.test(payload)) this.#deps.claimer.notice(Number(payload));
       this.#work.wake();
     });
+    // stop() ran while listen() was pending: it found nothing to stop, so start nothing.
+    if (this.#stopping) {
+      unlisten();
+      return;
+    }
+    this.#unlisten = unlisten;
     const sweep = () =>
       void this.#deps.signals
         .sweepDatabaseTenants({ jobs: true, events: false })
@@ -208,7 +235,7 @@ export class JobWorker {
       }
       this.#failed++;
       const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-      const delay = Math.max(0, Math.round((options.backoff ?? defaultBackoff)(job.attempt)));
+      const delay = backoffDelay(options, job.attempt);
       const state = await this.#deps.store.fail(job, message, delay);
       this.#log.warn(
         { err: error, job: job.id, name: job.name, tenant: job.tenant.name, state },

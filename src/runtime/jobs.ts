@@ -91,6 +91,9 @@ export class JobQueue {
     checkName(name);
     if (typeof handler !== 'function') throw invalid('job handler', 'expected a function');
     checkAttempts(options.maxAttempts);
+    if (options.backoff !== undefined && typeof options.backoff !== 'function') {
+      throw invalid('job backoff', 'expected a function (attempt) => milliseconds');
+    }
     if (this.#definitions.has(name)) throw invalid('job name', `${name} is already defined`);
     this.#definitions.set(name, { handler: handler as JobHandler, options });
   }

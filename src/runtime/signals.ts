@@ -47,14 +47,32 @@ export class Signals {
     await this.#connections.query('SELECT tenantry.job_signal_tenant($1, $2)', [tenant.id, due]);
   }
 
-  /** Records that `tenant` published up to `position` and wakes subscribers (database tenants). */
+  /**
+   * {@link jobDue} after a database tenant's enqueue: a hint only. The jobs are already stored
+   * in the tenant's database, so a failure is logged, not thrown (a caller retrying would
+   * enqueue twice); the periodic sweep of database tenants finds them.
+   */
+  async hintJobDue(tenant: Tenant, due: Date): Promise<void> {
+    await this.jobDue(tenant, due).catch((error: unknown) => this.#lostHint(tenant, error));
+  }
+
+  /** Records that `tenant` published up to `position` and wakes subscribers (database tenants); a hint, as {@link hintJobDue}. */
   async eventHead(tenant: Tenant, position: bigint): Promise<void> {
-    await this.#connections.query(
-      `WITH hint AS (
-         INSERT INTO tenantry.event_hint AS h (tenant_id, position) VALUES ($1, $2)
-         ON CONFLICT (tenant_id) DO UPDATE SET position = greatest(h.position, EXCLUDED.position))
-       SELECT pg_notify($3, $1::text)`,
-      [tenant.id, position.toString(), EVENTS_CHANNEL],
+    await this.#connections
+      .query(
+        `WITH hint AS (
+           INSERT INTO tenantry.event_hint AS h (tenant_id, position) VALUES ($1, $2)
+           ON CONFLICT (tenant_id) DO UPDATE SET position = greatest(h.position, EXCLUDED.position))
+         SELECT pg_notify($3, $1::text)`,
+        [tenant.id, position.toString(), EVENTS_CHANNEL],
+      )
+      .catch((error: unknown) => this.#lostHint(tenant, error));
+  }
+
+  #lostHint(tenant: Tenant, error: unknown): void {
+    this.#logger.warn(
+      { err: error, tenant: tenant.name },
+      'could not signal new work of a database tenant; the runtime sweep will find it',
     );
   }
 

@@ -200,5 +200,47 @@ describe('jobs across tenants', () => {
       await codeOf(Promise.resolve().then(() => t.jobs.define('whoami_shared', async () => undefined))),
     ).toBe('TENANTRY_ERR_INVALID_ARGUMENT');
     expect(await codeOf(t.jobs.start({ concurrency: 0 }))).toBe('TENANTRY_ERR_INVALID_ARGUMENT');
+    // Beyond 2^31 − 1 ms a timer fires every millisecond; a billion slots overflow the claim.
+    for (const options of [{ leaseMs: 3e9 }, { pollMs: 3e9 }, { sweepMs: 3e9 }, { concurrency: 1e9 }]) {
+      expect(await codeOf(t.jobs.start(options)), JSON.stringify(options)).toBe(
+        'TENANTRY_ERR_INVALID_ARGUMENT',
+      );
+    }
+    expect(
+      await codeOf(
+        Promise.resolve().then(() =>
+          t.jobs.define('bad_backoff', async () => undefined, { backoff: 30 as unknown as () => number }),
+        ),
+      ),
+    ).toBe('TENANTRY_ERR_INVALID_ARGUMENT');
+  });
+
+  it('a backoff that answers NaN or throws still records the failure (with the default delay)', async () => {
+    const tenant = f.tenants.shared.homeDepot;
+    for (const [name, backoff] of [
+      ['nan_backoff', () => Number.NaN],
+      [
+        'throwing_backoff',
+        () => {
+          throw new Error('no delay');
+        },
+      ],
+    ] as const) {
+      t.jobs.define(
+        name,
+        async () => {
+          throw new Error(`${name} failed`);
+        },
+        { maxAttempts: 1, backoff },
+      );
+      const { id } = await t.withTenant(tenant, () => t.jobs.enqueue(name));
+      await eventually(
+        async () => (await jobsOf(tenant, ['failed'])).some((j) => j.id === id),
+        10_000,
+        `${name} to fail`,
+      );
+      const failed = (await jobsOf(tenant, ['failed'])).find((j) => j.id === id);
+      expect(failed?.lastError).toBe(`Error: ${name} failed`);
+    }
   });
 });
