@@ -175,6 +175,23 @@ export class EventSubscription {
           payload: row.payload,
           createdAt: row.created_at,
         };
+        // A handler may outlast the lease: it is renewed meanwhile (at the last acknowledged
+        // position), so no other process takes the tenant and delivers out of order.
+        let lost = false;
+        const keepAlive = setInterval(() => {
+          this.#ack(tenantId, acked).then(
+            (held) => {
+              if (!held) lost = true;
+              renewed = Date.now();
+            },
+            (error: unknown) =>
+              this.#deps.host.logger.warn(
+                { err: error, subscriber: this.name },
+                'renewing an event lease failed',
+              ),
+          );
+        }, this.#leaseMs / 3);
+        keepAlive.unref();
         try {
           await this.#deps.host.withTenant(tenant, () => this.#handler(event));
         } catch (error) {
@@ -184,7 +201,11 @@ export class EventSubscription {
           );
           failed = true;
           break;
+        } finally {
+          clearInterval(keepAlive);
         }
+        // Lost while the handler ran: another process delivers from the last acknowledged event.
+        if (lost) return;
         acked = event.position;
         if (Date.now() - renewed > this.#leaseMs / 3) {
           if (!(await this.#ack(tenantId, acked))) return;

@@ -124,8 +124,14 @@ export class JobClaimer {
         this.#sharedCursor = row.tenant;
         continue;
       }
-      const tenant = this.#host.catalog.get(row.tenant) ?? (await this.#host.resolveTenant(row.tenant));
-      jobs.push(toClaimed(tenant, row));
+      // A tenant dropped since the claim has no jobs left to run; the rest of the batch still runs.
+      const tenant =
+        this.#host.catalog.get(row.tenant) ??
+        (await this.#host.resolveTenant(row.tenant).catch((error: unknown) => {
+          this.#host.logger.warn({ err: error, tenant: row.tenant }, 'a claimed job’s tenant is gone');
+          return undefined;
+        }));
+      if (tenant) jobs.push(toClaimed(tenant, row));
     }
     return jobs;
   }
@@ -157,8 +163,18 @@ export class JobClaimer {
             limits.tenantCap,
             limits.leaseMs,
           );
-          if (next !== undefined) await this.#signals.settle(tenant, next, seen);
           this.#note(tenant.id, jobs.length > 0, limits.pollMs);
+          if (next !== undefined) {
+            // The jobs are claimed (committed): a failed settle must not lose them.
+            await this.#signals
+              .settle(tenant, next, seen)
+              .catch((error: unknown) =>
+                this.#host.logger.warn(
+                  { err: error, tenant: tenant.name },
+                  'settling a tenant’s job signal failed',
+                ),
+              );
+          }
           return jobs;
         } catch (error) {
           this.#host.logger.warn({ err: error, tenant: tenant.name }, 'claiming jobs of a tenant failed');

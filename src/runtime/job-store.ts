@@ -129,11 +129,19 @@ export class JobStore {
     );
     const jobs = rows.map((row) => toClaimed(tenant, row));
     if (jobs.length >= take) return { jobs, next: undefined };
-    const { rows: due } = await db.query<{ due: Date | null }>(
-      `SELECT least((SELECT run_at FROM ${job} WHERE state = 'queued' ORDER BY run_at LIMIT 1),
-                    (SELECT min(lease_until) FROM ${job} WHERE state = 'running')) AS due`,
-    );
-    return { jobs, next: due[0]?.due ?? null };
+    try {
+      const { rows: due } = await db.query<{ due: Date | null }>(
+        `SELECT least((SELECT run_at FROM ${job} WHERE state = 'queued' ORDER BY run_at LIMIT 1),
+                      (SELECT min(lease_until) FROM ${job} WHERE state = 'running')) AS due`,
+      );
+      return { jobs, next: due[0]?.due ?? null };
+    } catch (error) {
+      // The claim is committed: its jobs must run (or be released), so they are answered anyway,
+      // with the next due time unknown (the tenant's signal stays as it is).
+      if (jobs.length === 0) throw error;
+      this.#host.logger.warn({ err: error, tenant: tenant.name }, 'could not read the next due job');
+      return { jobs, next: undefined };
+    }
   }
 
   /**

@@ -135,6 +135,35 @@ describe('event subscribers', () => {
     expect(resumed).toEqual(['r3']);
   });
 
+  it('a handler that outlasts the lease keeps the tenant: no other subscriber delivers meanwhile', async () => {
+    const tenant = f.tenants.shared.lowes;
+    const base = (await t.withTenant(tenant, () => t.events.publish('slow1'))).position;
+    await t.withTenant(tenant, () => t.events.publish('slow2'));
+    const log: string[] = [];
+    let active = 0;
+    let overlapped = false;
+    const handler = (who: string) => async (e: TenantEvent) => {
+      if (e.tenant.id !== tenant.id || e.position < base) return;
+      active++;
+      if (active > 1) overlapped = true;
+      log.push(`${who}:${e.type}`);
+      // Three leases long.
+      await new Promise((resolve) => setTimeout(resolve, 900));
+      active--;
+    };
+    const options = { pollMs: 50, leaseMs: 300 };
+    const a = t.events.subscribe('long_handler', handler('a'), options);
+    const b = t.events.subscribe('long_handler', handler('b'), options);
+    try {
+      await eventually(() => log.length >= 2, 10_000, 'both events');
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+    } finally {
+      await Promise.all([a.stop(), b.stop()]);
+    }
+    expect(overlapped).toBe(false);
+    expect(log.map((entry) => entry.slice(2))).toEqual(['slow1', 'slow2']);
+  });
+
   it("skip disabled tenants until they are enabled, and never show a tenant another tenant's events", async () => {
     const { homeDepot, lowes } = f.tenants.database;
     await t.withTenant(homeDepot, () => t.events.publish('private', { card: '4111' }));
