@@ -45,7 +45,6 @@ export interface GatewayIdentity {
   revalidate(): Promise<void>;
 }
 
-const SECRET = randomBytes(32);
 /** How long a token-authenticated session may renew itself past its token's expiry. */
 const MAX_RENEWED_SESSION_MS = 24 * 3600 * 1000;
 const MECHANISM = 'SCRAM-SHA-256';
@@ -63,9 +62,10 @@ async function scram(
   channel: AuthChannel,
   user: string,
   stored: string | null | undefined,
+  secret: Buffer,
 ): Promise<boolean> {
   const real = parseScramVerifier(stored);
-  const verifier = real ?? mockScramVerifier(user.toLowerCase(), SECRET);
+  const verifier = real ?? mockScramVerifier(user.toLowerCase(), secret);
   channel.send(authentication(AUTH_SASL, Buffer.concat([cstring(MECHANISM), Buffer.from([0])])));
   const initial = await channel.receive();
   const mechanismEnd = initial.indexOf(0);
@@ -166,7 +166,8 @@ export async function authenticate(
   const ref = tryParseUserRef(request.user);
   const record = ref ? await host.findUser(ref) : undefined;
   const builtin = record?.authSystem === BUILTIN_AUTH ? record : undefined;
-  if (!(await scram(channel, request.user, builtin?.scramVerifier)) || !builtin || !ref) {
+  const secret = await host.mockSecret();
+  if (!(await scram(channel, request.user, builtin?.scramVerifier, secret)) || !builtin || !ref) {
     throw new TenantryError('AUTH');
   }
   const tenant = usable(host.tenant(builtin.tenant.id), builtin.ref);

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Tenant } from '../catalog/index.js';
 import { TenantryError } from '../errors.js';
 import type { Permission, Principal, UserRecord, UserRef } from '../identity/index.js';
@@ -38,6 +39,12 @@ export interface GatewayHost {
   checkSettings(settings: ReadonlyMap<string, string>): Promise<ReadonlyMap<string, string>>;
   /** Records one transaction of `tenant` in the tenant metrics. */
   observe(tenant: string, seconds: number, ok: boolean): void;
+  /**
+   * The secret unknown users' mock SCRAM verifiers derive from: one per catalog (stored in
+   * `tenantry.secret`), so every process and restart answers an unknown user with the same salt,
+   * as it would a real one.
+   */
+  mockSecret(): Promise<Buffer>;
 }
 
 /** The parts of a tenantry instance a {@link GatewayHost} is made of. */
@@ -75,8 +82,27 @@ function literal(value: string): string {
   return `'${value.replace(/'/g, "''")}'`;
 }
 
+/** Reads the catalog's mock-verifier secret, storing a random one first when there is none. */
+async function readMockSecret(parts: GatewayHostParts): Promise<Buffer> {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    // Hex only, so the literal is safe. One statement: the insert's row, or the stored one (a
+    // concurrent first insert by another process is not visible to it: then the next attempt).
+    const { rows } = await parts.query(
+      `WITH stored AS (
+         INSERT INTO tenantry.secret (name, value) VALUES ('${MOCK_SECRET}', '${randomBytes(32).toString('hex')}')
+         ON CONFLICT (name) DO NOTHING RETURNING value)
+       SELECT value FROM stored UNION ALL SELECT value FROM tenantry.secret WHERE name = '${MOCK_SECRET}'`,
+    );
+    const value = rows[0]?.value;
+    if (value !== undefined) return Buffer.from(value, 'hex');
+  }
+  throw new TenantryError('INTERNAL');
+}
+const MOCK_SECRET = 'scram_mock_secret';
+
 export function createGatewayHost(parts: GatewayHostParts): GatewayHost {
   let parameters: Promise<ReadonlyMap<string, string>> | undefined;
+  let mockSecret: Promise<Buffer> | undefined;
   const checked = new Map<string, string>();
   return {
     logger: parts.logger,
@@ -87,6 +113,11 @@ export function createGatewayHost(parts: GatewayHostParts): GatewayHost {
     acquire: parts.acquire,
     tryAcquire: parts.tryAcquire,
     observe: parts.observe,
+    mockSecret() {
+      mockSecret ??= readMockSecret(parts);
+      mockSecret.catch(() => (mockSecret = undefined));
+      return mockSecret;
+    },
     async route(tenant, permission) {
       return parts.route(await parts.ensureLoginRole(tenant), permission);
     },

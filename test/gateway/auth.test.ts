@@ -1,8 +1,10 @@
 import { execFile } from 'node:child_process';
+import { connect as tcpConnect } from 'node:net';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gatewayFixture, type GatewayFixture } from '../helpers/gateway.js';
+import { ChildProcess } from '../runtime/child.js';
 
 const run = promisify(execFile);
 let fx: GatewayFixture;
@@ -32,7 +34,80 @@ async function names(client: pg.Client): Promise<string[]> {
   return rows.map((r) => r.name);
 }
 
+/** Starts SCRAM-SHA-256 as `user` on a gateway and answers the salt of the server-first message. */
+async function scramSalt(port: number, user: string): Promise<string> {
+  const socket = tcpConnect({ host: '127.0.0.1', port });
+  try {
+    await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+    const pairs = Buffer.from(`user\0${user}\0database\0tenantry\0\0`);
+    const startup = Buffer.alloc(8);
+    startup.writeInt32BE(8 + pairs.length, 0);
+    startup.writeInt32BE(196608, 4);
+    socket.write(Buffer.concat([startup, pairs]));
+    let buffered = Buffer.alloc(0);
+    const message = async (): Promise<{ type: string; body: Buffer }> => {
+      for (;;) {
+        if (buffered.length >= 5) {
+          const length = buffered.readInt32BE(1);
+          if (buffered.length >= 1 + length) {
+            const out = {
+              type: String.fromCharCode(buffered[0] ?? 0),
+              body: buffered.subarray(5, 1 + length),
+            };
+            buffered = buffered.subarray(1 + length);
+            return out;
+          }
+        }
+        const chunk = await new Promise<Buffer>((resolve, reject) =>
+          socket.once('data', resolve).once('error', reject),
+        );
+        buffered = Buffer.concat([buffered, chunk]);
+      }
+    };
+    const sasl = await message();
+    expect(sasl.type).toBe('R');
+    expect(sasl.body.readInt32BE(0)).toBe(10); // AuthenticationSASL
+    const clientFirst = Buffer.from('n,,n=,r=abcdefghijklmnopqrstuvwx');
+    const mechanism = Buffer.from('SCRAM-SHA-256\0');
+    const initial = Buffer.alloc(4 + mechanism.length + 4);
+    initial.writeInt32BE(4 + mechanism.length + 4 + clientFirst.length, 0);
+    mechanism.copy(initial, 4);
+    initial.writeInt32BE(clientFirst.length, 4 + mechanism.length);
+    socket.write(Buffer.concat([Buffer.from('p'), initial, clientFirst]));
+    const next = await message();
+    expect(next.body.readInt32BE(0)).toBe(11); // AuthenticationSASLContinue
+    const salt = /(?:^|,)s=([^,]+)/.exec(next.body.subarray(4).toString())?.[1];
+    if (!salt) throw new Error(`no salt in ${next.body.subarray(4).toString()}`);
+    return salt;
+  } finally {
+    socket.destroy();
+  }
+}
+
 describe('gateway logins (SCRAM-SHA-256 as user@domain)', () => {
+  it('an unknown user gets the same salt from every process, as a real user does (no enumeration by salt)', async () => {
+    const other = new ChildProcess(
+      `const t = await lib.createTenantry({ databaseUrl: process.env.URL });
+       const g = await t.startGateway({ port: 0 });
+       say({ port: g.port });
+       await new Promise(() => {});`,
+      { URL: fx.url },
+    );
+    try {
+      const { port } = await other.next<{ port: number }>();
+      for (const user of ['alice@HomeDepot', 'mallory@HomeDepot']) {
+        const here = await scramSalt(fx.gateway.port, user);
+        expect(await scramSalt(fx.gateway.port, user)).toBe(here);
+        expect(await scramSalt(port, user), user).toBe(here);
+      }
+      expect(await scramSalt(fx.gateway.port, 'mallory@HomeDepot')).not.toBe(
+        await scramSalt(fx.gateway.port, 'eve@HomeDepot'),
+      );
+    } finally {
+      await other.kill();
+    }
+  });
+
   it('psql as alice@HomeDepot prints HomeDepot’s customers only', async () => {
     const { stdout } = await run(
       'psql',
