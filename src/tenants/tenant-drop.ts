@@ -1,5 +1,6 @@
 import pg from 'pg';
 import {
+  MOVE_LOCK,
   TENANT_COLUMNS,
   toTenant,
   type CatalogCache,
@@ -98,6 +99,28 @@ async function deleteRows(
 }
 
 /**
+ * Refuses to drop a tenant that is being moved (`TENANTRY_ERR_MOVE_IN_PROGRESS`): the move's
+ * record would go with the tenant while its copy (a database and role on the target server) stayed
+ * behind, out of reach of `move --abort` and of repair. The move lock is held for the rest of the
+ * drop's transaction, so no move starts meanwhile.
+ */
+async function refuseDuringMove(client: pg.ClientBase, tenant: Tenant): Promise<void> {
+  const { rows } = await client.query<{ free: boolean; moving: boolean }>(
+    `SELECT pg_try_advisory_xact_lock($1, $2) AS free,
+            EXISTS (SELECT 1 FROM tenantry.tenant_move WHERE tenant_id = $2) AS moving`,
+    [MOVE_LOCK, tenant.id],
+  );
+  const row = rows[0];
+  if (row?.free && !row.moving) return;
+  throw new TenantryError('MOVE_IN_PROGRESS', {
+    tenant: tenant.name,
+    problem: row?.free
+      ? 'an unfinished move must be resumed or aborted before the tenant is dropped'
+      : 'another process is moving it right now',
+  });
+}
+
+/**
  * Deletes the tenant and all its rows in every multi-tenant table, in one transaction, then
  * its login roles (admin, write, read), schemas or database and credentials; the roles' open
  * sessions are ended. Requires `{ force: true }` (`TENANTRY_ERR_FORCE_REQUIRED`); the default
@@ -126,6 +149,7 @@ export async function dropTenant(
         problem: 'it cannot be dropped',
       });
     }
+    await refuseDuringMove(client, tenant);
     const deleted = await deleteRows(client, deps.roles.maint, tenant.id);
     const { rows: roleRows } = await client.query<{ role_name: string }>(
       // members (read, write) first, then the admin role they belong to

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { tenantFaceSchema, tenantObjectName, type Tenant } from '../../catalog/index.js';
+import { MOVE_LOCK, tenantFaceSchema, tenantObjectName, type Tenant } from '../../catalog/index.js';
 import { TenantryError } from '../../errors.js';
 import { withClient } from '../../isolation/database.js';
 import type { MoverDeps } from './deps.js';
@@ -12,9 +12,6 @@ import {
   type Placement,
 } from './placement.js';
 import type { MoveOptions, MoveRow } from './types.js';
-
-/** Session-level advisory lock key of tenant moves (with the tenant id). */
-const MOVE_LOCK = 730344620;
 
 /** `shared tables on main`, `database tenantry_t_… on main`. */
 export function describe(p: Placement): string {
