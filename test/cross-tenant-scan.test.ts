@@ -7,6 +7,7 @@ import {
   type ScanRow,
   type Tenantry,
 } from '../src/index.js';
+import { tenantSearchPath } from '../src/catalog/index.js';
 import { ScanSession } from '../src/cross-tenant/session.js';
 import { codePointKey, decimalKey } from '../src/cross-tenant/sort-key.js';
 import { createTestDatabase } from './helpers/db.js';
@@ -134,6 +135,18 @@ describe('cross-tenant scans: batches, streams and the merge', () => {
       [...SHARED, 'S1', 'D1'].flatMap((t) => [`${t}-1`, `${t}-2`]).sort(),
     );
     expect(tenantry.poolStats().servers.every((s) => s.inUse === 0)).toBe(true);
+  });
+
+  it('a batch checks each tenant’s placement epoch: a tenant moved since the scan read the catalog is TN001', async () => {
+    const t = await tenantry.resolveTenant('T02');
+    const call = (epoch: number) =>
+      tenantry.operator.query(
+        `SELECT * FROM tenantry.scan_tenants(ARRAY[$1::int], ARRAY[$2::text], ARRAY[''], ARRAY[$3::int],
+           'SELECT 1 AS one', false, 'tenantry.scan_epoch_test') AS t(_tenant_id int, one int)`,
+        [t.id, tenantSearchPath(t.uuid), epoch],
+      );
+    expect((await call(t.placementEpoch)).rows).toEqual([{ _tenant_id: t.id, one: 1 }]);
+    await expect(call(t.placementEpoch + 1)).rejects.toMatchObject({ code: 'TN001' });
   });
 
   it('keeps joins within one tenant', async () => {

@@ -11,7 +11,7 @@ export const SORT_COLUMN = '"_tenantry_sort"';
 export interface ScanPlan {
   /** The query of one tenant's cursor (ordered by the key with `orderBy`). */
   readonly tenantQuery: string;
-  /** The query of a batch's cursor (parameters $1–$6 of tenantry.scan_tenants); none: no batches. */
+  /** The query of a batch's cursor (parameters $1–$7 of tenantry.scan_tenants); none: no batches. */
   readonly batchQuery?: string;
   /** The query each batch runs per tenant (parameter $4). */
   readonly batchInner?: string;
@@ -130,7 +130,7 @@ export async function planScan(
       : sql;
     const batchQuery =
       'SELECT * FROM tenantry.scan_tenants($1::pg_catalog.int4[], $2::pg_catalog.text[], $3::pg_catalog.text[], ' +
-      `$4::pg_catalog.text, $5::pg_catalog.bool, $6::pg_catalog.text) AS t(${list})` +
+      `$4::pg_catalog.int4[], $5::pg_catalog.text, $6::pg_catalog.bool, $7::pg_catalog.text) AS t(${list})` +
       (keyed ? ` ORDER BY ${SORT_COLUMN} NULLS LAST, "_tenant_id"` : '');
     return {
       tenantQuery,

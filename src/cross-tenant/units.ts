@@ -103,6 +103,7 @@ export async function openBatch(
       usable.map((t) => t.id),
       usable.map((t) => tenantSearchPath(t.uuid)),
       usable.map((t) => ctx.skips(t)),
+      usable.map((t) => t.placementEpoch),
       plan.batchInner,
       ctx.partial,
       report,

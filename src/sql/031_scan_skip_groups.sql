@@ -5,6 +5,9 @@
 -- a group through nobody when that member was not scanned (filtered out, disabled) and hid a
 -- tenant's other groups (of other tables) too. The setting now lists the groups the current
 -- tenant leaves to another scanned member ('5,9'); 'on' (older processes) still means all.
+-- The batch function also checks each tenant's placement epoch, as a single tenant's prelude does
+-- (021): a tenant moved since the scan read the catalog fails (TN001) instead of being read from
+-- the copy it left.
 
 CREATE OR REPLACE FUNCTION tenantry.segments(tbl text) RETURNS integer[]
 LANGUAGE sql STABLE PARALLEL SAFE SECURITY DEFINER
@@ -21,9 +24,10 @@ AS $$
        (SELECT coalesce(current_setting('tenantry.skip_groups', true), '') AS skip) s
 $$;
 
--- As tenantry.scan_tenants of version 16, with each tenant's skip_groups value as text.
+-- As tenantry.scan_tenants of version 16, with each tenant's skip_groups value as text and the
+-- placement epoch the caller routed it by.
 CREATE FUNCTION tenantry.scan_tenants(tenant_ids integer[], search_paths text[], skip_groups text[],
-                                      query text, catch_all boolean, report text)
+                                      epochs integer[], query text, catch_all boolean, report text)
 RETURNS SETOF record
 LANGUAGE plpgsql VOLATILE
 AS $fn$
@@ -39,6 +43,9 @@ BEGIN
             pg_catalog.set_config('search_path', search_paths[i], true),
             pg_catalog.set_config('tenantry.skip_groups', coalesce(skip_groups[i], ''), true);
     BEGIN
+      IF NOT EXISTS (SELECT 1 FROM tenantry.tenant t WHERE t.id = tenant_ids[i] AND t.placement_epoch = epochs[i]) THEN
+        PERFORM tenantry.placement_moved(tenant_ids[i]);
+      END IF;
       RETURN QUERY EXECUTE pg_catalog.format(E'SELECT %s::integer, q.* FROM (\n%s\n) q', tenant_ids[i], query);
     EXCEPTION
       WHEN datatype_mismatch THEN
@@ -57,5 +64,5 @@ BEGIN
 END
 $fn$;
 
-REVOKE ALL ON FUNCTION tenantry.scan_tenants(integer[], text[], text[], text, boolean, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION tenantry.scan_tenants(integer[], text[], text[], text, boolean, text) TO {{app}};
+REVOKE ALL ON FUNCTION tenantry.scan_tenants(integer[], text[], text[], integer[], text, boolean, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION tenantry.scan_tenants(integer[], text[], text[], integer[], text, boolean, text) TO {{app}};
