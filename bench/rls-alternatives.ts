@@ -33,6 +33,10 @@
  *   unknown id match no rows and fail on insert)
  * - expr_app_direct:   the same without the InitPlan: tenant_id = CASE WHEN session_user =
  *                      <app role> THEN <expression> ELSE (SELECT tenantry.current_tenant()) END
+ * - setting_initplan:  the floor of any sub-select form for the app role: tenant_id =
+ *                      (SELECT NULLIF(current_setting('tenantry.tenant', true), '')::integer)
+ * - app_regular_only:  the installed form's app-role branch alone (regular tenants only: no
+ *                      role test and no fallback to tenantry.segment_tenant())
  * - raw_setting:       tenant_id = NULLIF(current_setting('tenantry.tenant', true), '')::integer
  * - installed_alone, raw_setting_alone (only when the table has other tenantry policies, e.g. the
  *                      restrictive allocation policy): `installed` and `raw_setting` with those other
@@ -42,7 +46,8 @@
  * loops: no client, no network); then the rls-overhead workload runs for every variant.
  *
  * Baseline as in rls-overhead: `public.event_plain`, no RLS, hand-written tenant predicate.
- * `--quick` measures the point shape only; `--explain` prints each variant's plan.
+ * `--quick` measures the point shape only; `--explain` prints each variant's plan;
+ * `TENANTRY_BENCH_VARIANTS=setting_initplan,raw_setting` measures only those (and `installed`).
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
@@ -143,6 +148,15 @@ function variantsFor(app: string, installed: string): Variant[] {
     { name: 'expr_initplan', policy: `tenant_id = (SELECT ${INLINE_EXPRESSION})` },
     { name: 'expr_app_branch', policy: `tenant_id = (SELECT ${appBranch('tenantry.current_tenant()')})` },
     { name: 'expr_app_direct', policy: `tenant_id = ${appBranch('(SELECT tenantry.current_tenant())')}` },
+    {
+      name: 'setting_initplan',
+      policy: "tenant_id = (SELECT NULLIF(pg_catalog.current_setting('tenantry.tenant', true), '')::integer)",
+    },
+    {
+      name: 'app_regular_only',
+      policy:
+        "tenant_id = (SELECT NULLIF(GREATEST(NULLIF(pg_catalog.current_setting('tenantry.tenant', true), '')::integer, 0), 0))",
+    },
     {
       name: 'raw_setting',
       policy: "tenant_id = NULLIF(pg_catalog.current_setting('tenantry.tenant', true), '')::integer",
@@ -347,15 +361,18 @@ export async function main(argv: readonly string[]): Promise<void> {
     }
     clients.push(...baselineClients, ...rlsClients);
     const others = await otherPolicies(instance);
-    const variants = variantsFor(pg.escapeLiteral(instance.roles.app), await installedPolicy(instance));
+    // TENANTRY_BENCH_VARIANTS=a,b limits the run to those variants (`installed` is always measured).
+    const only = process.env.TENANTRY_BENCH_VARIANTS?.split(',').map((name) => name.trim());
+    const variants = variantsFor(
+      pg.escapeLiteral(instance.roles.app),
+      await installedPolicy(instance),
+    ).filter((v) => only === undefined || v.name === 'installed' || only.includes(v.name));
     if (others.length > 0) {
       // What the isolation policy costs alone, and the floor, with tenantry's other policies off.
       const installed = variants[0]!;
-      const raw = variants[variants.length - 1]!;
-      variants.push(
-        { ...installed, name: 'installed_alone', othersOff: true },
-        { ...raw, name: 'raw_setting_alone', othersOff: true },
-      );
+      const raw = variants.find((v) => v.name === 'raw_setting');
+      variants.push({ ...installed, name: 'installed_alone', othersOff: true });
+      if (raw) variants.push({ ...raw, name: 'raw_setting_alone', othersOff: true });
     }
     if (args.flags.has('--explain')) {
       await explainVariants(instance, variants, others, rlsClients[0]!, tenants[tenants.length >> 1]!);
