@@ -92,6 +92,29 @@ describe('tenants on two PostgreSQL servers', () => {
     expect(states).toEqual(['GA', 'NC']);
   });
 
+  it('disabling a far tenant closes its login roles on its own server too', async () => {
+    const far = await tenantry.tenants.show('FarAway');
+    const { default: pg } = await import('pg');
+    const canLogin = async () => {
+      const client = new pg.Client({ connectionString: second.url });
+      await client.connect();
+      try {
+        const { rows } = await client.query<{ login: boolean }>(
+          'SELECT rolcanlogin AS login FROM pg_roles WHERE rolname = $1',
+          [far.role],
+        );
+        return rows[0]?.login;
+      } finally {
+        await client.end();
+      }
+    };
+    expect(await canLogin()).toBe(true);
+    await tenantry.tenants.disable('FarAway');
+    expect(await canLogin()).toBe(false);
+    await tenantry.tenants.enable('FarAway');
+    expect(await canLogin()).toBe(true);
+  });
+
   it('keeps one connection budget per server', async () => {
     const stats = tenantry.poolStats();
     expect(stats.servers.map((s) => s.server).sort()).toEqual(['main', 'second']);

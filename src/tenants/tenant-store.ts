@@ -455,10 +455,28 @@ export class TenantStore {
          WHERE r.tenant_id = $1 ORDER BY r.role_name`,
         [id ?? null],
       );
+      const login = state === 'active' ? 'LOGIN' : 'NOLOGIN';
       for (const { role_name: role } of local) {
-        await client.query(
-          `ALTER ROLE ${pg.escapeIdentifier(role)} ${state === 'active' ? 'LOGIN' : 'NOLOGIN'}`,
+        await client.query(`ALTER ROLE ${pg.escapeIdentifier(role)} ${login}`);
+      }
+      // A database tenant on another server has its roles there: changed before this commits,
+      // so a failure there leaves the tenant as it was.
+      const row = result.rows[0];
+      if (row && row.server !== 'main' && row.isolation === 'database') {
+        const { rows: far } = await client.query<{ role_name: string }>(
+          'SELECT role_name FROM tenantry.tenant_role WHERE tenant_id = $1 ORDER BY role_name',
+          [row.id],
         );
+        if (far.length > 0) {
+          await withClient(await this.#urlOf(row.server), async (remote) => {
+            const { rows: present } = await remote.query<{ rolname: string }>(
+              'SELECT rolname FROM pg_roles WHERE rolname = ANY ($1)',
+              [far.map((r) => r.role_name)],
+            );
+            for (const { rolname } of present)
+              await remote.query(`ALTER ROLE ${pg.escapeIdentifier(rolname)} ${login}`);
+          });
+        }
       }
       return result.rows;
     });
