@@ -19,7 +19,7 @@ export interface PendingTenant {
   readonly signaledAt: string;
 }
 
-/** How long after its last signal a database tenant's pending row stays (its enqueue may not have committed yet). */
+/** How long after its last signal a tenant's pending row stays (its enqueue may not have committed yet). */
 const LINGER_MS = 30_000;
 
 /**
@@ -98,13 +98,16 @@ export class Signals {
    */
   async settle(tenant: Tenant, next: Date | null, seen: string): Promise<void> {
     if (next === null) {
+      // Schema tenants linger too: an enqueue that found an earlier due time already signalled
+      // writes (and locks) nothing, so a claim that ran before it committed saw no job, and
+      // without the linger only its NOTIFY would bring a worker back.
       await this.#connections.query(
         `WITH gone AS (
            DELETE FROM tenantry.job_pending WHERE tenant_id = $1 AND signaled_at <= $2::timestamptz
-             AND ($3 OR signaled_at < now() - make_interval(secs => $4)) RETURNING 1)
+             AND signaled_at < now() - make_interval(secs => $3) RETURNING 1)
          UPDATE tenantry.job_pending SET due_at = now() + interval '5 seconds'
          WHERE tenant_id = $1 AND signaled_at <= $2::timestamptz AND NOT EXISTS (SELECT 1 FROM gone)`,
-        [tenant.id, seen, runtimeTables(tenant).placement === 'schema', LINGER_MS / 1000],
+        [tenant.id, seen, LINGER_MS / 1000],
       );
       return;
     }
