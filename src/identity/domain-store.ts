@@ -107,6 +107,10 @@ export class DomainStore {
       if (error instanceof pg.DatabaseError && error.code === '23505') {
         throw new TenantryError('DOMAIN_EXISTS', { domain: name }, { cause: error });
       }
+      // The tenant was dropped since it was resolved.
+      if (error instanceof pg.DatabaseError && error.code === '23503') {
+        throw new TenantryError('TENANT_NOT_FOUND', { tenant: tenant.name }, { cause: error });
+      }
       throw error;
     }
     this.#onChange();

@@ -113,6 +113,10 @@ export class UserStore {
       if (error instanceof pg.DatabaseError && error.code === '23505') {
         throw new TenantryError('USER_EXISTS', { user: formatUserRef(parsed) }, { cause: error });
       }
+      // The domain was removed since it was read.
+      if (error instanceof pg.DatabaseError && error.code === '23503') {
+        throw new TenantryError('DOMAIN_NOT_FOUND', { domain: parsed.domain }, { cause: error });
+      }
       throw error;
     }
     return this.show(ref);
