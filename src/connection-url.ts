@@ -1,10 +1,17 @@
 /** Helpers for PostgreSQL connection URLs. */
 
-/** Returns `url` with its user and password replaced (other parts kept). */
+/**
+ * Returns `url` with its user and password replaced (other parts kept). `user` and `password`
+ * query parameters go too: node-postgres lets them win over the URL's user part, so an
+ * operator URL written `…?user=postgres&password=…` would otherwise log every tenant
+ * connection in as the operator.
+ */
 export function withCredentials(url: string, user: string, password: string): string {
   const parsed = new URL(url);
   parsed.username = encodeURIComponent(user);
   parsed.password = encodeURIComponent(password);
+  parsed.searchParams.delete('user');
+  parsed.searchParams.delete('password');
   return parsed.toString();
 }
 
