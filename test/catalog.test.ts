@@ -110,6 +110,41 @@ describe('multi-tenant table declarations', () => {
     expect((await failure('public.child')).message).toMatch(/foreign key child_parent_fk/);
   });
 
+  it('refuses every key shape that lets one tenant probe another: INCLUDE-only tenant column, partitions, exclusion constraints, a reversed foreign key', async () => {
+    const url = await createTestDatabase('catalog_keys');
+    const t = await start(url);
+    await withClient(url, (c) =>
+      c.query(`
+        CREATE TABLE included (tenant_id int, id int, sku text, PRIMARY KEY (tenant_id, id));
+        CREATE UNIQUE INDEX included_sku ON included (sku) INCLUDE (tenant_id);
+        CREATE TABLE parted (tenant_id int, id int, sku text, PRIMARY KEY (tenant_id, id)) PARTITION BY LIST (tenant_id);
+        CREATE TABLE parted_1 PARTITION OF parted FOR VALUES IN (1);
+        CREATE UNIQUE INDEX parted_1_sku ON parted_1 (sku);
+        CREATE TABLE booking (tenant_id int, id int, room int, during int4range, PRIMARY KEY (tenant_id, id),
+                              EXCLUDE USING gist (during WITH &&));
+        CREATE TABLE customer2 (tenant_id int, id int, PRIMARY KEY (tenant_id, id));
+        CREATE TABLE order2 (tenant_id int, id int, customer_id int, PRIMARY KEY (tenant_id, id),
+                             CONSTRAINT order2_customer FOREIGN KEY (tenant_id, customer_id) REFERENCES customer2 (id, tenant_id));
+        CREATE TABLE fine (tenant_id int, id int, sku text, room int, during int4range, PRIMARY KEY (tenant_id, id),
+                           UNIQUE (tenant_id, sku));`),
+    );
+    const failure = async (table: string) => {
+      const error = await t.tables.multiTenant(table).catch((e: unknown) => e);
+      return { code: (error as { code?: string }).code, message: String((error as Error).message) };
+    };
+    expect(await failure('public.included')).toMatchObject({
+      code: 'TENANTRY_ERR_TABLE_SHAPE',
+      message: expect.stringMatching(/included_sku does not include the tenant column/) as string,
+    });
+    expect((await failure('public.parted')).message).toMatch(/parted_1_sku/);
+    expect((await failure('public.booking')).message).toMatch(/exclusion constraint .* does not compare/);
+    // The referenced table is refused while a reversed foreign key points at it.
+    expect((await failure('public.customer2')).message).toMatch(/foreign key order2_customer/);
+    // Nothing was half-declared, and a correct table still passes.
+    expect(t.tables.list()).toEqual([]);
+    await t.tables.multiTenant('public.fine');
+  });
+
   it('declaring a table twice is harmless and the registry lists it', async () => {
     const url = await createTestDatabase('catalog_twice');
     const t = await start(url);
