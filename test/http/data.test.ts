@@ -173,6 +173,21 @@ describe('POST /v1/sql and GET /v1/tables/:name', () => {
     });
     expect(many.body).toMatchObject({ truncated: true });
     expect(many.body.rows).toHaveLength(50);
+    // A trailing semicolon or a WITH query is read through the cursor too: only limit + 1 rows
+    // are ever computed (row 1000 would divide by zero), so the server never buffers it all.
+    for (const sql of [
+      'select case when g < 1000 then g else g / (g - g) end as g from generate_series(1, 2000) g;',
+      'with n as (select g from generate_series(1, 2000) g) select case when g < 1000 then g else g / (g - g) end as g from n',
+    ]) {
+      const bounded = await call('POST', '/v1/sql', as(alice, 'HomeDepot'), { sql });
+      expect(bounded, sql).toMatchObject({ status: 200, body: { truncated: true } });
+      expect(bounded.body.rows, sql).toHaveLength(50);
+    }
+    // A data-modifying WITH cannot be a cursor: it runs plainly.
+    const modifying = await call('POST', '/v1/sql', as(alice, 'HomeDepot'), {
+      sql: 'with d as (delete from customer where cust_num = -1 returning name) select name from d;',
+    });
+    expect(modifying).toMatchObject({ status: 200, body: { rows: [], truncated: false } });
     const slow = await call('POST', '/v1/sql', as(alice, 'HomeDepot'), { sql: 'select pg_sleep(3)' });
     expect(slow).toMatchObject({ status: 408, body: { code: 'SQLSTATE_57014' } });
     const column = await call('POST', '/v1/sql', as(alice, 'HomeDepot'), {

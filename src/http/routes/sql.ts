@@ -16,7 +16,9 @@ const errors = {
 } as const;
 
 /** Statements read through a cursor, so no more than the row limit is ever fetched. */
-const CURSOR_SAFE = /^\s*\(*\s*(?:select|values|table)\b/;
+const CURSOR_SAFE = /^\s*\(*\s*(?:select|values|table|with)\b/;
+/** A cursor refused for the statement (a data-modifying WITH; several statements): run it plainly. */
+const NOT_A_CURSOR = new Set(['0A000', '42601']);
 
 interface SqlBody {
   sql: string;
@@ -79,18 +81,27 @@ export function sqlRoutes(app: FastifyInstance, ctx: HttpContext): void {
         throw new TenantryError('FORBIDDEN', { problem: `${refused} is not allowed for tenant SQL.` });
       }
       return asTenant(ctx, request, 'tenant', async (db) => {
-        if (CURSOR_SAFE.test(normalizeSql(sql)) && !sql.includes(';')) {
-          await db.query({
-            text: `DECLARE tenantry_http NO SCROLL CURSOR FOR ${sql}`,
-            values: params,
-            queryMode: 'extended',
-          } as pg.QueryConfig);
-          const result = await db.query(`FETCH FORWARD ${limit + 1} FROM tenantry_http`);
-          const truncated = result.rows.length > limit;
-          const rows = truncated ? result.rows.slice(0, limit) : result.rows;
-          return { command: 'SELECT', rowCount: rows.length, fields: fieldsOf(result), rows, truncated };
+        // Trailing semicolons (and blanks) are not a second statement.
+        const text = sql.replace(/[\s;]+$/, '');
+        if (CURSOR_SAFE.test(normalizeSql(text))) {
+          try {
+            // In a savepoint: when PostgreSQL refuses the cursor, the statement runs plainly below.
+            return await db.transaction(async (tx) => {
+              await tx.query({
+                text: `DECLARE tenantry_http NO SCROLL CURSOR FOR ${text}`,
+                values: params,
+                queryMode: 'extended',
+              } as pg.QueryConfig);
+              const result = await tx.query(`FETCH FORWARD ${limit + 1} FROM tenantry_http`);
+              const truncated = result.rows.length > limit;
+              const rows = truncated ? result.rows.slice(0, limit) : result.rows;
+              return { command: 'SELECT', rowCount: rows.length, fields: fieldsOf(result), rows, truncated };
+            });
+          } catch (error) {
+            if (!NOT_A_CURSOR.has(sqlState(error))) throw error;
+          }
         }
-        const result = await db.query({ text: sql, values: params, queryMode: 'extended' } as pg.QueryConfig);
+        const result = await db.query({ text, values: params, queryMode: 'extended' } as pg.QueryConfig);
         const all = Array.isArray(result.rows) ? result.rows : [];
         const truncated = all.length > limit;
         return {
@@ -104,6 +115,14 @@ export function sqlRoutes(app: FastifyInstance, ctx: HttpContext): void {
     },
   );
   tableRoute(app, ctx, errors);
+}
+
+/** The SQLSTATE of a PostgreSQL error (also when wrapped as the cause of a TenantryError). */
+function sqlState(error: unknown): string {
+  const own = (error as { code?: unknown }).code;
+  if (typeof own === 'string' && /^[0-9A-Z]{5}$/.test(own)) return own;
+  const cause = (error as { cause?: { code?: unknown } }).cause?.code;
+  return typeof cause === 'string' ? cause : '';
 }
 
 function fieldsOf(result: pg.QueryResult): { name: string; dataTypeID: number }[] {
