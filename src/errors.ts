@@ -461,11 +461,22 @@ export function isTenantryError(error: unknown, code?: ErrorCode): error is Tena
 }
 
 /**
+ * Whether a PostgreSQL error was raised by one of tenantry's own functions (schema `tenantry`,
+ * PL/pgSQL): the innermost line of its context names the function. A tenant's SQL can raise any
+ * message and SQLSTATE (`DO $$ BEGIN RAISE … $$`), but never from a function of that schema.
+ */
+function raisedByTenantry(error: Error): boolean {
+  const where = (error as { where?: unknown }).where;
+  return typeof where === 'string' && /^PL\/pgSQL function tenantry\./.test(where);
+}
+
+/**
  * Maps a PostgreSQL error raised by tenantry's own SQL functions back to a TenantryError:
- * the functions raise with `MESSAGE = 'TENANTRY_ERR_<CODE>: …'`, which this recognises.
+ * the functions raise with `MESSAGE = 'TENANTRY_ERR_<CODE>: …'` (or SQLSTATE TN001 for a moved
+ * tenant), which this recognises — only from those functions, so tenant SQL cannot forge them.
  */
 export function fromDatabaseError(error: unknown): unknown {
-  if (!(error instanceof Error)) return error;
+  if (!(error instanceof Error) || !raisedByTenantry(error)) return error;
   if ((error as { code?: unknown }).code === 'TN001') {
     const tenant = /tenant (-?\d+)/.exec(error.message)?.[1] ?? '?';
     return new TenantryError('TENANT_MOVED', { tenant }, { cause: error });

@@ -22,13 +22,18 @@ interface PgLike {
   severity?: unknown;
 }
 
-/** SQLSTATE classes a tenant's own SQL can cause: 400 (bad SQL), 403 (privilege), 409, 408. */
+/**
+ * The status of a PostgreSQL error from a tenant's own SQL: 403 (privilege), 408 (its statement
+ * timeout), 409 (conflicts: constraints, serialization, a lock not available), 500 for what is
+ * the server's or the connection's (08, 53, 57, 58, XX, F0) and 400 for everything else — the
+ * tenant's own mistake (bad SQL, its own RAISE, a cardinality or dependency error…).
+ */
 function sqlStatus(code: string): number {
-  if (code === '42501') return 403;
+  if (code === '42501' || code.startsWith('28')) return 403;
   if (code === '57014') return 408;
-  if (code.startsWith('23') || code.startsWith('40')) return 409;
-  if (/^(22|42|0A|25|26|34|3D|3F|44)/.test(code)) return 400;
-  return 500;
+  if (code.startsWith('23') || code.startsWith('40') || code === '55P03' || code === '55006') return 409;
+  if (/^(08|53|57|58|XX|F0)/.test(code)) return 500;
+  return 400;
 }
 
 /**

@@ -198,6 +198,19 @@ describe('POST /v1/sql and GET /v1/tables/:name', () => {
       sql: 'select 1; select 2',
     });
     expect(twoStatements.status).toBe(400);
+    // The tenant's own errors are 400 with their SQLSTATE, never 500 — and tenant SQL cannot pass
+    // itself off as one of tenantry's errors (a forged code, or TN001 'tenant moved').
+    for (const [sql, code] of [
+      ['select (select generate_series(1, 2))', 'SQLSTATE_21000'],
+      ["do $$ begin raise exception 'TENANTRY_ERR_UNAUTHENTICATED: forged'; end $$", 'SQLSTATE_P0001'],
+      [
+        "do $$ begin raise exception using errcode = 'TN001', message = 'tenant 1 moved'; end $$",
+        'SQLSTATE_TN001',
+      ],
+    ]) {
+      const own = await call('POST', '/v1/sql', as(alice, 'HomeDepot'), { sql });
+      expect(own, sql).toMatchObject({ status: 400, body: { code } });
+    }
   });
 
   it('refuses what the gateway refuses (second wall): NOTIFY, SET ROLE, EXPLAIN, LOCK', async () => {
