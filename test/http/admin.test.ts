@@ -132,7 +132,16 @@ describe('metrics, health, docs, logs', () => {
       for (let i = 0; i < times; i++)
         await fx.app.inject({ method: 'GET', url: '/v1/internal/users', headers: as(token, tenant) });
     }
-    const metrics = (await fx.app.inject({ method: 'GET', url: '/metrics' })).body;
+    // Tenant names and activity are the operator's: the admin token, and nothing else, reads them.
+    expect((await fx.app.inject({ method: 'GET', url: '/metrics' })).statusCode).toBe(401);
+    const tenantToken = await fx.tenantry.login('alice@HomeDepot', 'demo');
+    expect(
+      (await fx.app.inject({ method: 'GET', url: '/metrics', headers: as(tenantToken, 'HomeDepot') }))
+        .statusCode,
+    ).toBe(401);
+    const metrics = (
+      await fx.app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${ADMIN}` } })
+    ).body;
     expect(metrics).toMatch(/tenantry_tenant_queries_total\{tenant="HomeDepot"\} \d+/);
     expect(metrics).toMatch(/tenantry_tenant_queries_total\{tenant="other"\} \d+/);
     expect(metrics).not.toMatch(/tenant="LowesBos"/);

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
-import { noteTenant, type HttpContext } from '../context.js';
+import { adminOnly, noteTenant, type HttpContext } from '../context.js';
 import { errorSchema } from '../errors.js';
 
 /** `POST /v1/auth/login`, `/healthz`, `/readyz` and `/metrics`. */
@@ -72,7 +72,16 @@ export function opsRoutes(app: FastifyInstance, ctx: HttpContext, registry: Regi
 
   app.get(
     '/metrics',
-    { schema: { tags: ['ops'], summary: 'Prometheus metrics.' } },
+    {
+      // Tenant names and their activity: the operator's (Prometheus: `authorization` with the admin token).
+      schema: {
+        tags: ['ops'],
+        summary: 'Prometheus metrics (admin token).',
+        security: [{ bearer: [] }],
+        response: { 401: errorSchema },
+      },
+      preHandler: adminOnly(ctx),
+    },
     async (_request, reply) => {
       const text = await registry.metrics();
       return reply.type(registry.contentType).send(text);
