@@ -440,6 +440,7 @@ class TenantryInstance implements Tenantry {
       onDropped: (tenant) => {
         closePools(tenant);
         this.#runtime.forget(tenant);
+        this.metrics.forget(tenant.name);
       },
       serverUrl: (server) => parts.servers.url(server),
       closePools,

@@ -30,7 +30,7 @@ export interface HttpOptions {
   readonly limits?: Partial<SqlLimits>;
   /** The gateway of this process, for the admin view and metrics. */
   readonly gateway?: () => Gateway | undefined;
-  /** Tenant labels exported by name in /metrics (default 20; the rest are `other`). */
+  /** Tenant labels exported by name in /metrics (default 20; the rest are `_other`). */
   readonly metricsTopTenants?: number;
   readonly logger: Logger;
 }

@@ -1,24 +1,24 @@
 import client from 'prom-client';
 import type { GatewayStats } from '../gateway/index.js';
 import type { PoolStats, TenantPoolStats } from '../pool/index.js';
-import { TenantMetrics } from './tenant-metrics.js';
+import { OTHER_TENANTS, TenantMetrics } from './tenant-metrics.js';
 
 /** Where the exported figures come from. */
 export interface MetricsSources {
   readonly tenants: TenantMetrics;
   readonly pools: () => PoolStats;
   readonly gateway?: () => GatewayStats | undefined;
-  /** Tenants exported by name (the rest are summed as `other`). */
+  /** Tenants exported by name (the rest are summed as `_other`). */
   readonly topN?: number;
 }
 
-/** Per-tenant pool figures with at most `topN` tenant labels (by checkouts) plus `other`. */
+/** Per-tenant pool figures with at most `topN` tenant labels (by checkouts) plus {@link OTHER_TENANTS}. */
 function boundedPools(stats: readonly TenantPoolStats[], topN: number): Map<string, TenantPoolStats> {
   const out = new Map<string, TenantPoolStats>();
   [...stats]
     .sort((a, b) => b.checkouts - a.checkouts)
     .forEach((s, i) => {
-      const name = i < topN ? s.tenantName : 'other';
+      const name = i < topN ? s.tenantName : OTHER_TENANTS;
       const prev = out.get(name);
       out.set(
         name,

@@ -24,8 +24,15 @@ function add(into: TenantCounts, from: TenantCounts): void {
 }
 
 /**
+ * The label of the tenants beyond the top N, summed. Tenant names start with a letter, so no
+ * tenant can be confused with it (nor have its counters summed into).
+ */
+export const OTHER_TENANTS = '_other';
+
+/**
  * Per-tenant query counts, errors and latencies, exported with a `tenant` label of bounded
- * cardinality: the `topN` most active tenants by name, every other tenant summed as `other`.
+ * cardinality: the `topN` most active tenants by name, every other tenant summed as
+ * {@link OTHER_TENANTS}.
  */
 export class TenantMetrics {
   readonly #tenants = new Map<string, TenantCounts>();
@@ -41,18 +48,21 @@ export class TenantMetrics {
     if (bucket >= 0) counts.buckets[bucket] = (counts.buckets[bucket] ?? 0) + 1;
   }
 
-  /** The exported label sets: the `topN` most active tenants by name, the rest as `other`. */
+  /** Forgets a tenant's figures (it was dropped: its name may be given to a new tenant). */
+  forget(tenant: string): void {
+    this.#tenants.delete(tenant);
+  }
+
+  /** The exported label sets: the `topN` most active tenants by name, the rest as {@link OTHER_TENANTS}. */
   snapshot(topN = 20): Map<string, TenantCounts> {
     const ranked = [...this.#tenants].sort((a, b) => b[1].queries - a[1].queries);
     const out = new Map<string, TenantCounts>();
+    const other = empty();
     ranked.forEach(([name, counts], i) => {
       if (i < topN) out.set(name, counts);
-      else {
-        const other = out.get('other') ?? empty();
-        add(other, counts);
-        out.set('other', other);
-      }
+      else add(other, counts);
     });
+    if (ranked.length > topN) out.set(OTHER_TENANTS, other);
     return out;
   }
 
@@ -61,7 +71,7 @@ export class TenantMetrics {
     const snapshot = (): Map<string, TenantCounts> => this.snapshot(topN);
     new client.Counter({
       name: `${prefix}queries_total`,
-      help: 'Queries (HTTP statements and gateway transactions) per tenant (top tenants, the rest as "other").',
+      help: 'Queries (HTTP statements and gateway transactions) per tenant (top tenants, the rest as "_other").',
       labelNames: ['tenant'],
       registers: [registry],
       collect() {

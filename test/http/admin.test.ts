@@ -143,7 +143,7 @@ describe('metrics, health, docs, logs', () => {
       await fx.app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${ADMIN}` } })
     ).body;
     expect(metrics).toMatch(/tenantry_tenant_queries_total\{tenant="HomeDepot"\} \d+/);
-    expect(metrics).toMatch(/tenantry_tenant_queries_total\{tenant="other"\} \d+/);
+    expect(metrics).toMatch(/tenantry_tenant_queries_total\{tenant="_other"\} \d+/);
     expect(metrics).not.toMatch(/tenant="LowesBos"/);
     expect(metrics).toMatch(/tenantry_tenant_query_duration_seconds_bucket\{tenant="HomeDepot",le="\+Inf"\}/);
     expect(metrics).toMatch(/tenantry_connections\{server="main",state="in_use"\}/);
