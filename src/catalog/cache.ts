@@ -33,6 +33,8 @@ export class CatalogCache {
   #byUuid = new Map<string, Tenant>();
   #tables: readonly RegisteredTable[] = [];
   #listener: pg.Client | undefined;
+  /** The listening connection, also while it connects. */
+  #current: pg.Client | undefined;
   #reloading: Promise<void> | undefined;
   /** The read queued behind {@link #reloading}, shared by everyone who asked meanwhile. */
   #queued: Promise<void> | undefined;
@@ -49,10 +51,14 @@ export class CatalogCache {
     this.#options = options;
   }
 
-  /** Loads the catalog and starts listening for changes. */
+  /**
+   * Starts listening for changes, then loads the catalog: a change committed between the two
+   * is then either in the load or announced to the listener (the other order could miss it
+   * until the next poll).
+   */
   async start(): Promise<void> {
-    await this.reload();
     await this.#listen();
+    await this.reload();
     this.#timer = setInterval(
       () => void this.#reload(true).catch(() => undefined),
       this.#options.pollMs ?? 30_000,
@@ -63,6 +69,7 @@ export class CatalogCache {
   async #listen(): Promise<void> {
     if (this.#closed) return;
     const client = new pg.Client(this.#options.connection);
+    this.#current = client;
     client.on('notification', () => void this.reload().catch(() => undefined));
     client.on('error', (error) => {
       this.#options.logger.warn({ err: error }, 'catalog listener lost its connection; reconnecting');
@@ -72,6 +79,11 @@ export class CatalogCache {
     try {
       await client.connect();
       await client.query(`LISTEN ${CATALOG_CHANNEL}`);
+      if (this.#closed || this.#current !== client) {
+        // closed (or replaced) while connecting: nobody else would end it
+        void client.end().catch(() => undefined);
+        return;
+      }
       this.#listener = client;
     } catch (error) {
       this.#options.logger.warn({ err: error }, 'catalog listener could not connect; retrying');
@@ -80,7 +92,9 @@ export class CatalogCache {
   }
 
   #scheduleReconnect(client: pg.Client): void {
-    if (this.#closed || this.#reconnect || (this.#listener && this.#listener !== client)) return;
+    // Only the current connection's errors and end count (a late 'end' of an old one does not).
+    if (this.#closed || this.#reconnect || client !== this.#current) return;
+    this.#current = undefined;
     this.#listener = undefined;
     // Notifications may be lost until the new connection listens: derived caches start over.
     for (const listener of this.#changeListeners) listener();
@@ -225,8 +239,9 @@ export class CatalogCache {
     this.#closed = true;
     if (this.#timer) clearInterval(this.#timer);
     if (this.#reconnect) clearTimeout(this.#reconnect);
-    const listener = this.#listener;
+    const listener = this.#current ?? this.#listener;
     this.#listener = undefined;
+    this.#current = undefined;
     await this.#queued?.catch(() => undefined);
     await this.#reloading?.catch(() => undefined);
     await listener?.end().catch(() => undefined);

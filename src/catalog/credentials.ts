@@ -82,10 +82,12 @@ export class CredentialStore {
       verifyKeyCheck(this.#ring, stored);
       return;
     }
-    await this.#pool.query(
+    const { rowCount } = await this.#pool.query(
       'INSERT INTO tenantry.credential (owner, field, sealed) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING',
       [KEY_CHECK_OWNER, KEY_CHECK_FIELD, createKeyCheck(this.#ring)],
     );
+    // Another process stored its key check first (two first starts at once): ours must match it.
+    if (rowCount === 0) await this.checkKey();
   }
 
   /**

@@ -79,9 +79,14 @@ function build(): Command {
  */
 export async function main(argv: readonly string[]): Promise<number> {
   const program = build();
+  // A command reports a failure it has already printed (repair left something, an interrupted
+  // move) by setting process.exitCode; that code is answered, not overwritten with 0.
+  const before = process.exitCode;
+  process.exitCode = undefined;
   try {
     await program.parseAsync([...argv]);
-    return EXIT_OK;
+    const set = Number(process.exitCode ?? EXIT_OK);
+    return Number.isInteger(set) ? set : EXIT_ERROR;
   } catch (error) {
     if (error instanceof CommanderError) {
       if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') return EXIT_OK;
@@ -101,5 +106,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       err(`error: ${error instanceof Error ? error.message : String(error)}`);
     }
     return EXIT_ERROR;
+  } finally {
+    process.exitCode = before;
   }
 }

@@ -102,6 +102,13 @@ describe('tenantry migrate (CLI)', () => {
     expect((await cli('migrate', '--dir', '/nonexistent/dir')).stderr).toContain('is not a directory');
     expect((await cli('migrate', '--bogus')).code).toBe(2);
   });
+
+  it('a command that reports its own failure exits with its code, not 0; the next command is not affected', async () => {
+    const noTarget = await cli('tenant', 'move', 'S02');
+    expect(noTarget.code).toBe(1);
+    expect(noTarget.stderr).toContain('say where to');
+    expect((await cli('migrate', '--dir', f.dir, '--dry-run')).code).toBe(0);
+  });
 });
 
 describe('the progress view', () => {

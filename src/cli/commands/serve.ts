@@ -163,7 +163,8 @@ export function serveCommand(globals: () => GlobalFlags): Command {
       const stopping = untilSignal();
       try {
         let url = settings.databaseUrl;
-        mkdirSync(dataDir, { recursive: true });
+        // Private to its user; as root, the embedded server's own user must be able to reach it.
+        mkdirSync(dataDir, { recursive: true, mode: process.getuid?.() === 0 ? 0o755 : 0o700 });
         if (!url) {
           embedded = await startEmbedded({ dataDir, port: Number(flags.embeddedPort), logger });
           url = embedded.url;
