@@ -315,6 +315,7 @@ export async function createTenantry(input: TenantryConfig): Promise<Tenantry> {
       pools,
       roles: installed.roles,
       reserve: config.pool.reserve,
+      mainAppPassword: installed.appPassword,
     });
     await servers.load(config.pool.budget);
     const permissionRoles = new PermissionRoles({

@@ -17,11 +17,14 @@ const dataDir = mkdtempSync(join(tmpdir(), 'tenantry-second-'));
 chmodSync(dataDir, 0o755);
 let second: EmbeddedServer;
 let tenantry: Tenantry;
+let mainUrl: string;
+const masterKey = generateMasterKey();
 
 beforeAll(async () => {
   second = await startEmbedded({ dataDir, port: 0 });
   const url = await createTestDatabase('servers');
-  tenantry = await createTenantry({ databaseUrl: url, masterKey: generateMasterKey() });
+  mainUrl = url;
+  tenantry = await createTenantry({ databaseUrl: url, masterKey });
   await createStoreTables(url);
   await tenantry.tables.multiTenant('public.customer');
   await tenantry.tables.shared('public.state');
@@ -113,6 +116,28 @@ describe('tenants on two PostgreSQL servers', () => {
     expect(await canLogin()).toBe(false);
     await tenantry.tenants.enable('FarAway');
     expect(await canLogin()).toBe(true);
+  });
+
+  it('adding a server twice, or its cluster under another name, leaves the app role password alone', async () => {
+    const again = await tenantry.servers.add('second', second.url).catch((e: unknown) => e);
+    expect(isTenantryError(again, 'INVALID_ARGUMENT'), String(again)).toBe(true);
+    await tenantry.servers.add('alias', second.url);
+    await tenantry.servers.add('home', mainUrl);
+    // A process that opens new connections with the stored passwords still gets in everywhere.
+    const fresh = await createTenantry({ databaseUrl: mainUrl, masterKey });
+    try {
+      for (const tenant of ['FarAway', 'NearBy']) {
+        const n = await fresh.withTenant(
+          tenant,
+          async (db) => (await db.query('SELECT 1 AS one')).rows.length,
+        );
+        expect(n, tenant).toBe(1);
+      }
+    } finally {
+      await fresh.close();
+    }
+    await tenantry.servers.remove('alias');
+    await tenantry.servers.remove('home');
   });
 
   it('keeps one connection budget per server', async () => {

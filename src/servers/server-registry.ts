@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { CatalogRoles, CredentialStore } from '../catalog/index.js';
-import { describeUrl } from '../connection-url.js';
+import { describeUrl, withCredentials } from '../connection-url.js';
 import { TenantryError } from '../errors.js';
 import type { PoolManager } from '../pool/index.js';
 
@@ -15,6 +15,20 @@ export interface ServerInfo {
 }
 
 const NAME = /^[a-z][a-z0-9_-]{0,62}$/;
+
+/** Whether `url` logs in (a wrong password, or any other failure: false). */
+async function logsIn(url: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
 
 async function probe(url: string, fn: (client: pg.Client) => Promise<void>): Promise<void> {
   const client = new pg.Client({ connectionString: url, application_name: 'tenantry-operator' });
@@ -57,6 +71,7 @@ export class ServerRegistry {
   readonly #pools: PoolManager;
   readonly #roles: CatalogRoles;
   readonly #reserve: number;
+  readonly #mainAppPassword: string;
 
   constructor(options: {
     admin: pg.Pool;
@@ -65,6 +80,8 @@ export class ServerRegistry {
     pools: PoolManager;
     roles: CatalogRoles;
     reserve: number;
+    /** The application role's password on the catalog's own server. */
+    mainAppPassword: string;
   }) {
     this.#admin = options.admin;
     this.#mainUrl = options.mainUrl;
@@ -72,6 +89,7 @@ export class ServerRegistry {
     this.#pools = options.pools;
     this.#roles = options.roles;
     this.#reserve = options.reserve;
+    this.#mainAppPassword = options.mainAppPassword;
   }
 
   /**
@@ -95,29 +113,26 @@ export class ServerRegistry {
     if (options.budget !== undefined && !(Number.isInteger(options.budget) && options.budget > 0)) {
       throw new TenantryError('INVALID_ARGUMENT', { what: 'budget', problem: 'expected a positive integer' });
     }
-    const appPassword = randomBytes(24).toString('hex');
     let budget = options.budget;
-    await probe(url, async (client) => {
-      const { rows } = await client.query<{ num: string; version: string }>(
-        "SELECT current_setting('server_version_num') AS num, current_setting('server_version') AS version",
-      );
-      if (Number(rows[0]?.num) < 150000)
-        throw new TenantryError('SERVER_VERSION', { found: rows[0]?.version ?? '?' });
-      budget ??= await deriveBudget(client, this.#reserve);
-      const app = pg.escapeIdentifier(this.#roles.app);
-      const exists = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [this.#roles.app]);
-      const attributes = `LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOINHERIT PASSWORD ${pg.escapeLiteral(appPassword)}`;
-      await client.query(
-        exists.rowCount ? `ALTER ROLE ${app} ${attributes}` : `CREATE ROLE ${app} ${attributes}`,
-      );
-    });
     const client = await this.#admin.connect();
     try {
       await client.query('BEGIN');
+      // Registered first (in this transaction): a name already taken is refused before anything
+      // on the server changes.
       await client.query('INSERT INTO tenantry.server (name, budget) VALUES ($1, $2)', [
         name,
         options.budget ?? null,
       ]);
+      let appPassword = '';
+      await probe(url, async (remote) => {
+        const { rows } = await remote.query<{ num: string; version: string }>(
+          "SELECT current_setting('server_version_num') AS num, current_setting('server_version') AS version",
+        );
+        if (Number(rows[0]?.num) < 150000)
+          throw new TenantryError('SERVER_VERSION', { found: rows[0]?.version ?? '?' });
+        budget ??= await deriveBudget(remote, this.#reserve);
+        appPassword = await this.#appRole(remote, url, client);
+      });
       await this.#credentials.put(client, `server:${name}`, 'url', url);
       await this.#credentials.put(client, `server:${name}`, 'app_password', appPassword);
       await client.query('COMMIT');
@@ -137,6 +152,32 @@ export class ServerRegistry {
     return { name, budget: options.budget ?? null, tenants: 0 };
   }
 
+  /**
+   * Makes sure the application role exists on a server being added and answers its password.
+   * When the role is already there and logs in with a password this catalog knows — the server
+   * is the catalog's own cluster, or one registered under another name — that password is kept:
+   * resetting it would lock out every pool that uses it.
+   */
+  async #appRole(remote: pg.Client, url: string, catalog: pg.ClientBase): Promise<string> {
+    const app = this.#roles.app;
+    const exists = await remote.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [app]);
+    if (exists.rowCount) {
+      const known = [this.#mainAppPassword];
+      const { rows } = await catalog.query<{ owner: string }>(
+        "SELECT owner FROM tenantry.credential WHERE owner LIKE 'server:%' AND field = 'app_password'",
+      );
+      for (const { owner } of rows) known.push(await this.#credentials.get(owner, 'app_password'));
+      for (const password of known) if (await logsIn(withCredentials(url, app, password))) return password;
+    }
+    const password = randomBytes(24).toString('hex');
+    const attributes = `LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOINHERIT PASSWORD ${pg.escapeLiteral(password)}`;
+    const role = pg.escapeIdentifier(app);
+    await remote.query(
+      exists.rowCount ? `ALTER ROLE ${role} ${attributes}` : `CREATE ROLE ${role} ${attributes}`,
+    );
+    return password;
+  }
+
   /** Every registered server with its tenant count. */
   async list(): Promise<ServerInfo[]> {
     const { rows } = await this.#admin.query<ServerInfo>(
@@ -150,13 +191,32 @@ export class ServerRegistry {
   async remove(name: string): Promise<void> {
     if (name === 'main')
       throw new TenantryError('INVALID_ARGUMENT', { what: 'server', problem: 'main cannot be removed' });
-    const servers = await this.list();
-    const server = servers.find((s) => s.name === name);
-    if (!server) throw new TenantryError('SERVER_NOT_FOUND', { server: name });
-    if (server.tenants > 0)
-      throw new TenantryError('SERVER_IN_USE', { server: name, tenants: server.tenants });
-    await this.#admin.query('DELETE FROM tenantry.server WHERE name = $1', [name]);
-    await this.#credentials.remove(this.#admin, `server:${name}`);
+    const client = await this.#admin.connect();
+    try {
+      await client.query('BEGIN');
+      // The row lock holds off tenants created or moved onto it meanwhile (their foreign key).
+      const { rows } = await client.query<{ tenants: number }>(
+        `SELECT (SELECT count(*)::int FROM tenantry.tenant t WHERE t.server = s.name)
+              + (SELECT count(*)::int FROM tenantry.tenant_move m WHERE m.target ->> 'server' = s.name) AS tenants
+         FROM tenantry.server s WHERE s.name = $1 FOR UPDATE`,
+        [name],
+      );
+      const server = rows[0];
+      if (!server) throw new TenantryError('SERVER_NOT_FOUND', { server: name });
+      if (server.tenants > 0)
+        throw new TenantryError('SERVER_IN_USE', { server: name, tenants: server.tenants });
+      await client.query('DELETE FROM tenantry.server WHERE name = $1', [name]);
+      await this.#credentials.remove(client, `server:${name}`);
+      await client.query('COMMIT');
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      if (error instanceof pg.DatabaseError && error.code === '23503') {
+        throw new TenantryError('SERVER_IN_USE', { server: name, tenants: 1 }, { cause: error });
+      }
+      throw error;
+    } finally {
+      client.release();
+    }
     this.#pools.removeServer(name);
   }
 
