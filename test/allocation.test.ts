@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTenantry, isTenantryError, type Tenantry } from '../src/index.js';
+import { createTenantry, generateMasterKey, isTenantryError, type Tenantry } from '../src/index.js';
 import { createTestDatabase } from './helpers/db.js';
 
 let tenantry: Tenantry;
@@ -12,7 +12,7 @@ const count = (tenant: string) =>
 
 beforeAll(async () => {
   const url = await createTestDatabase('allocation');
-  tenantry = await createTenantry({ databaseUrl: url });
+  tenantry = await createTenantry({ databaseUrl: url, masterKey: generateMasterKey() });
   await tenantry.operator.query(`
     CREATE TABLE customer (tenant_id int NOT NULL, cust_num int NOT NULL, name text NOT NULL, ten_name text,
                            PRIMARY KEY (tenant_id, cust_num));
@@ -21,6 +21,8 @@ beforeAll(async () => {
   await tenantry.tables.multiTenant('public.note');
   await tenantry.tenants.create({ name: 'HomeDepot' });
   await tenantry.tenants.create({ name: 'Lowes' });
+  // A schema tenant reads its own copy: rows naming it cannot be moved into the shared table.
+  await tenantry.tenants.create({ name: 'Sears', isolation: 'schema' });
   await tenantry.withTenant('HomeDepot', (db) =>
     db.query("INSERT INTO customer (cust_num, name) VALUES (1, 'Albert Hall')"),
   );
@@ -29,7 +31,7 @@ beforeAll(async () => {
     INSERT INTO customer (tenant_id, cust_num, name, ten_name) VALUES
       (0, 101, 'Candace Jones', 'HomeDepot'), (0, 102, 'Carrie Abrahm', 'homedepot'),
       (0, 201, 'Fred Smith', 'Lowes'), (0, 202, 'Joan Adlon', 'Lowes'), (0, 203, 'George Holmes', 'Lowes'),
-      (0, 301, 'Mystery Buyer', 'Menards'), (0, 302, 'Nobody', NULL)`);
+      (0, 301, 'Mystery Buyer', 'Menards'), (0, 302, 'Nobody', NULL), (0, 401, 'Sam Shopper', 'Sears')`);
 });
 afterAll(async () => {
   await tenantry?.close();
@@ -67,12 +69,13 @@ describe('allocation and the default tenant (seed 004)', () => {
     expect(result.unknown).toEqual([
       { value: '(null)', rows: 1 },
       { value: 'Menards', rows: 1 },
+      { value: 'Sears', rows: 1 },
     ]);
     expect(await count('HomeDepot')).toBe(3);
     expect(await count('Lowes')).toBe(3);
     const again = await tenantry.segments.migrateDefault('customer', 'ten_name');
     expect(again.moved).toEqual({});
-    expect(again.unknown).toHaveLength(2);
+    expect(again.unknown).toHaveLength(3);
   });
 
   it('once allocated, the default tenant sees what is left in its segment', async () => {
@@ -80,7 +83,7 @@ describe('allocation and the default tenant (seed 004)', () => {
     const names = await tenantry.withTenant('Default', async (db) =>
       (await db.query<{ name: string }>('SELECT name FROM customer ORDER BY 1')).rows.map((r) => r.name),
     );
-    expect(names).toEqual(['Mystery Buyer', 'Nobody']);
+    expect(names).toEqual(['Mystery Buyer', 'Nobody', 'Sam Shopper']);
   });
 
   it('rejects unknown tables, columns and tenants', async () => {

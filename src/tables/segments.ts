@@ -114,6 +114,7 @@ export class Segments {
              SELECT b.ctid AS row_id, t.id, t.name
              FROM ${ref.qualified} b
              JOIN tenantry.tenant t ON lower(t.name) = lower(b.${fromCol}::text) AND t.kind = 'regular'
+               AND t.isolation = 'shared'
              WHERE b.${tenantCol} = 0
              LIMIT $1 FOR UPDATE OF b SKIP LOCKED),
            moved AS (
@@ -133,10 +134,24 @@ export class Segments {
         client.release();
       }
     }
-    const { rows: unknown } = await this.#pool.query<{ value: string; rows: number }>(
-      `SELECT coalesce(${fromCol}::text, '(null)') AS value, count(*)::int AS rows FROM ${ref.qualified}
-       WHERE ${tenantCol} = 0 GROUP BY 1 ORDER BY 1`,
-    );
+    // As the maintenance role too: under FORCE ROW LEVEL SECURITY an operator that does not
+    // bypass it would see no row and list nothing.
+    const client = await this.#pool.connect();
+    let unknown: { value: string; rows: number }[];
+    try {
+      await client.query('BEGIN READ ONLY');
+      await client.query(`SET LOCAL ROLE ${pg.escapeIdentifier(this.#roles.maint)}`);
+      ({ rows: unknown } = await client.query<{ value: string; rows: number }>(
+        `SELECT coalesce(${fromCol}::text, '(null)') AS value, count(*)::int AS rows FROM ${ref.qualified}
+         WHERE ${tenantCol} = 0 GROUP BY 1 ORDER BY 1`,
+      ));
+      await client.query('COMMIT');
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
     return { moved, unknown, batches };
   }
 }
