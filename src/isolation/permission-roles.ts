@@ -106,7 +106,7 @@ export class PermissionRoles {
         await createDatabasePermissionRole(
           await servers.url(tenant.server),
           { tenant: tenant.name, server: tenant.server, database: tenant.databaseName, appRole: roles.app },
-          { ...spec, tenantId: tenant.id, permission, searchPath },
+          { ...spec, tenantId: tenant.id, permission, searchPath, statementTimeoutMs: timeout },
         );
       } else {
         await createMemberRole(client, spec);

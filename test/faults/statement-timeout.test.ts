@@ -120,6 +120,16 @@ describe('per-tenant statement_timeout', () => {
     expect(rows[0]).toMatchObject({ name: sears.role, login: true });
     expect(rows[0]?.config).toContain(`statement_timeout=${LIMIT_MS}`);
     expect(rows[1]).toMatchObject({ name: kmart.role, login: false });
+    // A database tenant's read role, created at its first read-only session after the limit.
+    await f.tenantry.withTenant('AceHardware', (db) => db.query('SELECT 1'), {
+      identity: 'tenant',
+      permission: 'read',
+    });
+    const { rows: read } = await f.tenantry.operator.query<{ config: string[] | null }>(
+      `SELECT p.rolconfig AS config FROM tenantry.tenant_role r JOIN pg_roles p ON p.rolname = r.role_name
+       WHERE r.tenant_id = (SELECT id FROM tenantry.tenant WHERE name = 'AceHardware') AND r.permission = 'read'`,
+    );
+    expect(read[0]?.config).toContain(`statement_timeout=${LIMIT_MS}`);
   });
 
   it("other tenants' statements are not limited by it", async () => {
