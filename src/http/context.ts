@@ -10,7 +10,7 @@ import type { AdminToken } from './admin-token.js';
 
 /** Limits of the SQL the HTTP API runs for tenants. */
 export interface SqlLimits {
-  /** Statement timeout of `/v1/sql` and table reads, ms. */
+  /** Statement timeout of `/v1/sql`, ms (table reads are keyset queries with a LIMIT; the tenant's own limit, tenants.setLimits, applies to them). */
   readonly statementTimeoutMs: number;
   /** Rows `/v1/sql` answers at most (the answer says when it truncated). */
   readonly rowLimit: number;

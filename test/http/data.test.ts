@@ -81,6 +81,9 @@ describe('/v1/internal/users (seed 002): checks in an order that reveals no tena
     expect(operator.status).toBe(200);
     expect((operator.body as unknown as { name: string }[]).map((u) => u.name)).toEqual(['Lou Blue']);
     expect((await call('GET', '/v1/internal/users', as(alice))).status).toBe(400);
+    // Authentication comes first, also for SQL the second wall refuses.
+    const anonymous = await call('POST', '/v1/sql', { 'x-tenant-id': 'HomeDepot' }, { sql: 'listen x' });
+    expect(anonymous.status).toBe(401);
   });
 
   it('a disabled tenant is 403 TENANTRY_ERR_TENANT_DISABLED', async () => {

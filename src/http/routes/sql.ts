@@ -75,12 +75,13 @@ export function sqlRoutes(app: FastifyInstance, ctx: HttpContext): void {
     (request) => {
       const { sql, params = [] } = request.body as SqlBody;
       const limit = ctx.limits.rowLimit;
-      // The gateway's second wall, here too (PostgreSQL's privileges are the first).
-      const refused = refusedStatement(sql);
-      if (refused !== undefined) {
-        throw new TenantryError('FORBIDDEN', { problem: `${refused} is not allowed for tenant SQL.` });
-      }
       return asTenant(ctx, request, 'tenant', async (db) => {
+        // The gateway's second wall, here too (PostgreSQL's privileges are the first); after
+        // authentication, so an anonymous caller gets 401 whatever it sends.
+        const refused = refusedStatement(sql);
+        if (refused !== undefined) {
+          throw new TenantryError('FORBIDDEN', { problem: `${refused} is not allowed for tenant SQL.` });
+        }
         // Trailing semicolons (and blanks) are not a second statement.
         const text = sql.replace(/[\s;]+$/, '');
         if (CURSOR_SAFE.test(normalizeSql(text))) {
