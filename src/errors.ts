@@ -78,6 +78,12 @@ export const errorCodes = {
     status: 503,
     sqlstate: '55000',
   },
+  CATALOG_ROLES_TAKEN: {
+    message:
+      'The roles {role}… belong to the tenantry catalog of database {other}; database {database} would share them (role names keep only lower-case letters, digits and _ of the database name). Use a database whose name differs in more than case or punctuation.',
+    status: 409,
+    sqlstate: '42710',
+  },
   CATALOG_TOO_NEW: {
     message:
       'The tenantry catalog is at version {found}, newer than this tenantry ({supported}); upgrade tenantry.',

@@ -1,8 +1,9 @@
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { installCatalog } from '../src/catalog/index.js';
 import { createTenantry, generateMasterKey, type Tenantry } from '../src/index.js';
-import { createTestDatabase, withClient } from './helpers/db.js';
+import { createTestDatabase, serverUrl, urlFor, withClient } from './helpers/db.js';
 import { createStoreTables } from './helpers/fixtures.js';
 
 const open: Tenantry[] = [];
@@ -45,6 +46,26 @@ describe('catalog installation', () => {
       const tenants = await client.query('SELECT id, name FROM tenantry.tenant');
       expect(tenants.rows).toEqual([{ id: 0, name: 'Default' }]);
     });
+  });
+
+  it('refuses a second database whose name maps to the same role names (my-app and my_app)', async () => {
+    const suffix = randomBytes(3).toString('hex');
+    const names = [`t-roles-${suffix}`, `t_roles_${suffix}`];
+    await withClient(serverUrl(), async (c) => {
+      for (const name of names) await c.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`);
+    });
+    const first = await start(urlFor(serverUrl(), names[0]!));
+    const error = await createTenantry({ databaseUrl: urlFor(serverUrl(), names[1]!) }).catch(
+      (e: unknown) => e,
+    );
+    expect((error as { code?: string }).code).toBe('TENANTRY_ERR_CATALOG_ROLES_TAKEN');
+    expect((error as Error).message).toContain(names[0]);
+    // The first catalog is untouched: its app role still logs in with its password.
+    expect(await first.withTenant('default', async (db) => (await db.query('SELECT 1 AS one')).rows)).toEqual(
+      [{ one: 1 }],
+    );
+    // And it starts again (its own mark).
+    await start(urlFor(serverUrl(), names[0]!));
   });
 
   it('rejects unknown configuration keys by name', async () => {

@@ -56,6 +56,32 @@ async function ensureRole(client: pg.ClientBase, role: string, attributes: strin
   return true;
 }
 
+/**
+ * Marks the owner role as this database's (a comment naming it) or, when it is marked for
+ * another database, refuses (`TENANTRY_ERR_CATALOG_ROLES_TAKEN`): roles are cluster-wide and
+ * their names keep only part of the database name, so `my-app` and `my_app` would otherwise
+ * share one set of roles — the second install resetting the first's passwords, and each
+ * catalog's repair taking the other's tenant roles for orphans. Roles of catalogs made before
+ * the mark are claimed by the first database that installs.
+ */
+async function claimRoles(client: pg.ClientBase, owner: string, database: string): Promise<void> {
+  const mark = `tenantry catalog of database ${database}`;
+  const { rows } = await client.query<{ mark: string | null }>(
+    "SELECT shobj_description(oid, 'pg_authid') AS mark FROM pg_roles WHERE rolname = $1",
+    [owner],
+  );
+  const found = rows[0]?.mark;
+  if (found === mark) return;
+  if (found?.startsWith('tenantry catalog of database ')) {
+    throw new TenantryError('CATALOG_ROLES_TAKEN', {
+      role: owner.replace(/_owner$/, ''),
+      other: found.slice('tenantry catalog of database '.length),
+      database,
+    });
+  }
+  await client.query(`COMMENT ON ROLE ${pg.escapeIdentifier(owner)} IS ${pg.escapeLiteral(mark)}`);
+}
+
 async function checkServerVersion(client: pg.ClientBase): Promise<void> {
   const { rows } = await client.query<{ num: string; version: string }>(
     "SELECT current_setting('server_version_num') AS num, current_setting('server_version') AS version",
@@ -80,11 +106,13 @@ export async function installCatalog(client: pg.ClientBase, logger?: Logger): Pr
     // (waits for another installer's whole upgrade)
     await client.query(longQuery('SELECT pg_advisory_xact_lock($1)', [INSTALL_LOCK]));
     const { rows: dbRows } = await client.query<{ db: string }>('SELECT current_database() AS db');
-    const roles = rolesFor(dbRows[0]?.db ?? 'postgres');
+    const database = dbRows[0]?.db ?? 'postgres';
+    const roles = rolesFor(database);
     const migrations = loadMigrations(roles);
     const latest = latestVersion(migrations);
 
     await ensureRole(client, roles.owner, 'NOLOGIN');
+    await claimRoles(client, roles.owner, database);
     await ensureRole(client, roles.maint, 'NOLOGIN BYPASSRLS');
     await ensureRole(client, roles.global, 'NOLOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE');
     if (await ensureRole(client, roles.tenants, 'NOLOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE')) {
