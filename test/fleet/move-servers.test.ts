@@ -92,6 +92,22 @@ async function cli(...args: string[]): Promise<{ code: number; stdout: string; s
 }
 
 describe('moving tenants between servers', () => {
+  it('refuses to move a database tenant to its own cluster registered under another name (it would drop its database)', async () => {
+    const before = await customers(t, 'Roamer');
+    await t.servers.add('again', url);
+    try {
+      const refused = await t.moves
+        .move('Roamer', { to: 'database', server: 'again' })
+        .catch((e: unknown) => e);
+      expect((refused as { code?: string }).code).toBe('TENANTRY_ERR_MOVE_UNSUPPORTED');
+      expect((refused as Error).message).toMatch(/already has a database .*the tenant's own/);
+      expect(await t.moves.list()).toEqual([]);
+      expect(await customers(t, 'Roamer')).toEqual(before);
+    } finally {
+      await t.servers.remove('again');
+    }
+  });
+
   it('moves a database tenant to the second server under writes, and drops the first copy', async () => {
     const mainPort = await servedBy('Roamer');
     const before = await customers(t, 'Roamer');

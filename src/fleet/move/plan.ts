@@ -91,6 +91,20 @@ export async function planMove(
     withClient(to === 'database' ? serverUrl : deps.mainUrl, (db) => freeRoleName(db, tenant, epoch));
   let target: Placement;
   if (to === 'database') {
+    // A database of that name already there is the tenant's own (the target server is the
+    // source's cluster under another name) or a leftover: the move would drop it first.
+    const taken = await withClient(serverUrl, (db) =>
+      db.query('SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1', [name]),
+    );
+    if (taken.rowCount) {
+      throw new TenantryError('MOVE_UNSUPPORTED', {
+        problem: `server ${server} already has a database ${name} (${
+          source.isolation === 'database'
+            ? `the tenant's own: ${server} is the cluster of ${source.server} under another name`
+            : 'a leftover: `tenantry tenant repair` removes it'
+        })`,
+      });
+    }
     target = { isolation: 'database', server, database: name, schema: null, roles: [await fresh()] };
   } else if (to === 'schema') {
     target = {
