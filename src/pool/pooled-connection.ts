@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { normalizeSql } from '../session/sql-guard.js';
 
 /** One backend connection owned by the pool manager. */
 export class PooledConnection {
@@ -56,7 +57,10 @@ const STATEFUL_ANYWHERE =
 
 /** Whether running `sql` may leave session state behind (conservative: false positives only cost a reset). */
 export function mayLeaveState(sql: string): boolean {
-  return STATEFUL_STATEMENT.test(sql) || STATEFUL_ANYWHERE.test(sql);
+  if (STATEFUL_STATEMENT.test(sql) || STATEFUL_ANYWHERE.test(sql)) return true;
+  // A comment before a statement (`/* app */ SET …`) hides it from the patterns: look again
+  // without comments (as PostgreSQL reads it), only when there is one.
+  return (sql.includes('--') || sql.includes('/*')) && STATEFUL_STATEMENT.test(normalizeSql(sql));
 }
 
 /**

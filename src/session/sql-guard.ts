@@ -48,7 +48,10 @@ export function normalizeSql(sql: string): string {
     const c = sql[i] as string;
     const next = sql[i + 1];
     if (c === '-' && next === '-') {
-      const end = sql.indexOf('\n', i);
+      // As PostgreSQL's lexer: a comment ends at a newline or a carriage return.
+      const newline = sql.indexOf('\n', i);
+      const carriage = sql.indexOf('\r', i);
+      const end = newline < 0 ? carriage : carriage < 0 ? newline : Math.min(newline, carriage);
       i = end < 0 ? n : end;
       out += ' ';
     } else if (c === '/' && next === '*') {
@@ -80,7 +83,11 @@ export function normalizeSql(sql: string): string {
       out += (end < 0 ? sql.slice(i + 1) : sql.slice(i + 1, end)).toLowerCase();
       i = end < 0 ? n : end + 1;
     } else if (c === '$' && !/\w/.test(sql[i - 1] ?? '')) {
-      const tag = /^\$[A-Za-z_]*\$/.exec(sql.slice(i, i + 64))?.[0];
+      // A tag starts with a letter or _ and goes on with letters, digits and _ (PostgreSQL's
+      // dolq_start / dolq_cont, non-ASCII letters included).
+      const tag = /^\$(?:[A-Za-z_\u0080-\uffff][A-Za-z_0-9\u0080-\uffff]*)?\$/.exec(
+        sql.slice(i, i + 80),
+      )?.[0];
       if (tag) {
         const end = sql.indexOf(tag, i + tag.length);
         i = end < 0 ? n : end + tag.length;

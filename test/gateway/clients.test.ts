@@ -149,6 +149,21 @@ describe('nothing a client leaves on a backend reaches the next client', () => {
     }
   });
 
+  it('a SET behind a comment is noticed too: the next transaction runs without it', async () => {
+    const a = await fx.connect('admin@HomeDepot');
+    const b = await fx.connect('admin@HomeDepot');
+    for (const sql of ["/* app */ set work_mem = '2345kB'", "-- app\nset work_mem = '3456kB'"]) {
+      await a.query(sql);
+      for (let i = 0; i < 5; i++) {
+        for (const client of [a, b]) {
+          const { rows } = await client.query<{ w: string }>("select current_setting('work_mem') as w");
+          expect(rows[0]?.w, sql).toBe('4MB');
+        }
+      }
+    }
+    await Promise.all([a.end(), b.end()]);
+  });
+
   it('a client gone mid-transaction leaves no open transaction and no leaked connection', async () => {
     await (
       await fx.connect('admin@HomeDepot')

@@ -46,6 +46,8 @@ const ESCAPES: readonly (readonly [string, string])[] = [
   ['EXPLAIN (estimates come from every tenant’s rows)', 'explain select * from customer'],
   ['LOCK TABLE (locks every tenant’s rows)', 'lock table customer in access exclusive mode'],
   ['hidden in a comment-free multi-statement', 'select 1; /* x */ SET  ROLE postgres'],
+  ['after a -- comment ended by a carriage return', 'select 1; --\rlisten tenantry_catalog'],
+  ['after a dollar quote whose tag has a digit', "select $q1$'$q1$; lock table customer in share mode; --'"],
   ['ALTER a shared table', 'alter table state add column x int'],
   ['DROP a shared table', 'drop view state'],
   ['DROP a base table', 'drop table public.state'],
