@@ -132,7 +132,10 @@ export abstract class RelayBackendSide {
         }
         forward = true;
         this.txFailed = true;
-        if (head && head.kind !== 'Q' && head.kind !== 'F') {
+        // An error answering a Sync (a deferred constraint or a serialization failure at the
+        // implicit commit) belongs to that Sync: its ReadyForQuery follows, and nothing after it
+        // is skipped. Only an error of a P/B/D/E/C message skips the rest of its batch.
+        if (head && head.kind !== 'Q' && head.kind !== 'F' && head.kind !== 'S') {
           this.forget(this.queue.shift() as Entry);
           this.queue.dropUntilSync(this.#forget);
         }

@@ -85,6 +85,32 @@ describe('real clients through the gateway', () => {
     }
   });
 
+  it('a pipelined batch whose implicit commit fails (deferred constraint) answers each query its own result', async () => {
+    await fx.tenantry.operator.query(
+      `CREATE TABLE public.dfr (tenant_id int NOT NULL, id int NOT NULL, code int NOT NULL, PRIMARY KEY (tenant_id, id),
+         CONSTRAINT dfr_code UNIQUE (tenant_id, code) DEFERRABLE INITIALLY DEFERRED)`,
+    );
+    await fx.tenantry.tables.multiTenant('public.dfr');
+    // One connection: postgres.js sends every query (Parse … Sync) without waiting for answers.
+    const client = postgres(fx.connectionString('alice@HomeDepot'), { max: 1, onnotice: () => undefined });
+    try {
+      for (let round = 0; round < 3; round++) {
+        const [bad, good, after] = await Promise.allSettled([
+          client`insert into dfr (id, code) values (${round * 2 + 1}, 7), (${round * 2 + 2}, 7)`,
+          client<{ n: number }[]>`select ${41 + round}::int as n`,
+          client<{ t: string }[]>`select tenantry.tenant_name() as t`,
+        ]);
+        expect(bad.status).toBe('rejected');
+        expect((bad as PromiseRejectedResult).reason).toMatchObject({ code: '23505' });
+        expect(good).toMatchObject({ status: 'fulfilled', value: [{ n: 41 + round }] });
+        expect(after).toMatchObject({ status: 'fulfilled', value: [{ t: 'HomeDepot' }] });
+      }
+      expect(await client<{ n: number }[]>`select count(*)::int as n from dfr`).toEqual([{ n: 0 }]);
+    } finally {
+      await client.end();
+    }
+  });
+
   it('Kysely over a node-postgres pool', async () => {
     const db = new Kysely<{ customer: { name: string; cust_num: number } }>({
       dialect: new PostgresDialect({
