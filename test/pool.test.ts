@@ -219,6 +219,21 @@ describe('pool of pools', () => {
     });
   });
 
+  it('the replacement of a closed pool stays registered when the closed one drains', async () => {
+    const m = manager({ perTenantMax: 4 }, 8);
+    const old = await m.acquire(target(4, 'replaced'));
+    m.closeIdentity('main', 'replaced');
+    const replacement = await m.acquire(target(4, 'replaced'));
+    const kept = await pid(replacement);
+    replacement.release();
+    old.release(); // the closed pool drains now
+    const again = await m.acquire(target(4, 'replaced'));
+    // Served by the replacement's idle connection, not by a third pool next to a lost one.
+    expect(await pid(again)).toBe(kept);
+    again.release();
+    expect(m.stats().pools).toBe(1);
+  });
+
   it('recycles a backend after it served too many distinct schemas', async () => {
     const m = manager({ maxSchemasPerConnection: 2 }, 4);
     const first = await m.acquire(target(4, 'recycle'));

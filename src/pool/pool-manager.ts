@@ -371,7 +371,8 @@ export class PoolManager {
       if (server) server.total--;
       this.#dispatch();
     });
-    if (pool.closed && pool.size === 0) this.#pools.delete(pool.key);
+    // Only this pool: a replacement opened under the same key since must stay registered.
+    if (pool.closed && pool.size === 0 && this.#pools.get(pool.key) === pool) this.#pools.delete(pool.key);
   }
 
   #closePool(pool: IdentityPool): void {
