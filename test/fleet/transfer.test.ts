@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isTenantryError, type Tenantry } from '../../src/index.js';
+import { createViewSql } from '../../src/fleet/transfer/objects.js';
+import type { ViewRecord } from '../../src/fleet/transfer/format.js';
 import {
   checksumsOf,
   exportToBuffer,
@@ -160,6 +162,21 @@ describe('bad input and interruptions leave nothing behind', () => {
     await tenantry.tenants.drop('LowesCopy', { force: true });
   });
 
+  it('a view definition carrying further statements is refused as corrupt, never run', () => {
+    const view = (definition: string) => ({ name: 'v', options: [], definition }) as unknown as ViewRecord;
+    expect(createViewSql('face', view(' SELECT 1 AS one;'))).toBe(
+      'CREATE VIEW "face"."v" AS  SELECT 1 AS one;',
+    );
+    for (const definition of [
+      "SELECT 1; SELECT set_config('tenantry.tenant', '7', true)",
+      'SELECT 1 --x\r; DELETE FROM t',
+    ]) {
+      expect(() => createViewSql('face', view(definition))).toThrow(
+        /TENANTRY_ERR_TRANSFER_CORRUPT|more than one statement/,
+      );
+    }
+  });
+
   it('the leftover of a killed import is removed by the next import', async () => {
     // what a process killed mid-import leaves: a locked staging tenant nobody holds
     const left = await tenantry.tenants.create({
@@ -167,10 +184,13 @@ describe('bad input and interruptions leave nothing behind', () => {
       isolation: 'schema',
     });
     await tenantry.tenants.lock(left.id);
+    // A real tenant that is merely named like one is not a leftover.
+    await tenantry.tenants.create({ name: 'tenantry-import-2024' });
     const done = await importFromBuffer(tenantry, Buffer.from(plain), { as: 'LowesAgain' });
     expect(done.removedLeftovers).toEqual(['tenantry-import-0123456789abcdef']);
-    expect(await tenantNames()).toEqual([...names, 'LowesAgain'].sort());
+    expect(await tenantNames()).toEqual([...names, 'LowesAgain', 'tenantry-import-2024'].sort());
     await tenantry.tenants.drop('LowesAgain', { force: true });
+    await tenantry.tenants.drop('tenantry-import-2024', { force: true });
   });
 
   it('a tenant sharing a group segment with others is refused, naming the group', async () => {

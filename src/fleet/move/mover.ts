@@ -174,17 +174,31 @@ export class MoveRun {
       }
       const pauseMs = Date.now() - fenced;
       this.#report.pauseMs = pauseMs;
-      await switchPlacement(this.#deps.admin, this.#deps.roles, this.#deps.credentials, {
-        tenant: this.#tenant,
-        source: this.#row.source,
-        target: this.#row.target,
-        stats: {
-          pauseMs: Date.now() - fenced,
-          verifiedTables: tables.length,
-          changes: this.#report.changes,
-          ...this.#pause,
-        },
-      });
+      try {
+        await switchPlacement(this.#deps.admin, this.#deps.roles, this.#deps.credentials, {
+          tenant: this.#tenant,
+          source: this.#row.source,
+          target: this.#row.target,
+          stats: {
+            pauseMs: Date.now() - fenced,
+            verifiedTables: tables.length,
+            changes: this.#report.changes,
+            ...this.#pause,
+          },
+        });
+      } catch (error) {
+        // Not switched: the tenant stays on its old copy and must be able to write there again.
+        // (Switched after all — the commit went through before the error — or unknown: the fence
+        // stays, so no stale process writes to the copy the tenant left; a rerun finishes.)
+        const { rows } = await this.#deps.admin
+          .query<{ epoch: number }>('SELECT placement_epoch AS epoch FROM tenantry.tenant WHERE id = $1', [
+            id,
+          ])
+          .catch(() => ({ rows: [] as { epoch: number }[] }));
+        if (rows[0]?.epoch === this.#tenant.placementEpoch)
+          await setFence(source, id, false).catch(() => undefined);
+        throw error;
+      }
       this.#report.pauseMs = Date.now() - fenced;
       this.#row = { ...this.#row, phase: 'cleanup' };
       this.#progress({

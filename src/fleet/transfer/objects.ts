@@ -1,4 +1,6 @@
 import pg from 'pg';
+import { TenantryError } from '../../errors.js';
+import { normalizeSql } from '../../session/sql-guard.js';
 import type { ColumnSpec, IndexRecord, SequenceRecord, SerialRecord, ViewRecord } from './format.js';
 import {
   dataRelation,
@@ -132,8 +134,21 @@ export async function writeSequenceValues(
   return [];
 }
 
-/** `CREATE VIEW` of a view record, in the tenant's face schema. */
+/**
+ * `CREATE VIEW` of a view record, in the tenant's face schema. The definition must be one query:
+ * a file whose definition carries further statements (`SELECT 1; DELETE …`) is corrupt
+ * (`TENANTRY_ERR_TRANSFER_CORRUPT`), never run.
+ */
 export function createViewSql(face: string, view: ViewRecord): string {
+  if (
+    normalizeSql(view.definition)
+      .replace(/[\s;]+$/, '')
+      .includes(';')
+  ) {
+    throw new TenantryError('TRANSFER_CORRUPT', {
+      problem: `the definition of view ${view.name} holds more than one statement`,
+    });
+  }
   const options = view.options.filter((o) => /^[a-z_]+=[A-Za-z0-9_]+$/.test(o));
   return `CREATE VIEW ${pg.escapeIdentifier(face)}.${pg.escapeIdentifier(view.name)}${
     options.length > 0 ? ` WITH (${options.join(', ')})` : ''

@@ -119,9 +119,11 @@ async function unlock(catalog: pg.ClientBase, name: string): Promise<void> {
  * answers their names. Imports in progress are left alone.
  */
 export async function sweepStaleImports(host: TransferHost, catalog: pg.ClientBase): Promise<string[]> {
+  // Exactly a staging name (the prefix and 16 hex digits): a tenant that is merely named
+  // tenantry-import-… (tenantry-import-2024) is never taken for a leftover and dropped.
   const { rows } = await catalog.query<{ id: number; name: string }>(
-    `SELECT id, name FROM tenantry.tenant WHERE name LIKE $1 ORDER BY id`,
-    [`${STAGING_PREFIX}%`],
+    `SELECT id, name FROM tenantry.tenant WHERE name ~ $1 ORDER BY id`,
+    [`^${STAGING_PREFIX}[0-9a-f]{16}$`],
   );
   const removed: string[] = [];
   for (const row of rows) {
