@@ -43,8 +43,12 @@ beforeAll(async () => {
   await createStoreTables(url);
   await t.tables.multiTenant('public.customer');
   await t.tables.shared('public.state');
-  for (const name of ['K1', 'K2', 'K3', 'K4']) {
-    await t.tenants.create({ name, loginRole: true });
+  for (const name of ['K1', 'K2', 'K3', 'K4', 'K5']) {
+    await t.tenants.create({
+      name,
+      loginRole: true,
+      ...(name === 'K5' ? { isolation: 'schema' as const } : {}),
+    });
     await t.withTenant(name, (db) =>
       db.query("INSERT INTO customer (cust_num, name) SELECT g, 'row ' || g FROM generate_series(1, 3000) g"),
     );
@@ -103,6 +107,18 @@ describe('a tenant move killed with SIGKILL', () => {
     });
     expect(await sql('SELECT 1 FROM public.customer WHERE tenant_id = $1', [id])).toEqual([]);
     expect(await t.moves.list()).toEqual([]);
+  });
+
+  it('a schema tenant’s move captures only its own rows of the catalog’s shared sequence table', async () => {
+    await killedMove('K5', 'copy');
+    const triggers = await sql<{ def: string }>(
+      `SELECT pg_get_triggerdef(oid) AS def FROM pg_trigger
+       WHERE tgrelid = 'tenantry.sequence_value'::regclass AND tgname LIKE 'tenantry_move_%'`,
+    );
+    expect(triggers.length).toBeGreaterThan(0);
+    // Every trigger on the table all tenants share is limited to K5's rows.
+    for (const { def } of triggers) expect(def).toMatch(/WHEN \(\(.*segment = /);
+    expect(await t.moves.abort('K5')).toBe('rolled back');
   });
 
   it('in the copy, then aborted: the tenant stays where it was and the new copy is gone', async () => {

@@ -20,15 +20,11 @@ function triggerName(tenantId: number, kind: string): string {
 
 /**
  * Installs the capture schema (idempotent) and the moving tenant's triggers on every table of the
- * old copy, in one transaction. On shared tables the triggers fire for the tenant's rows only
- * (WHEN on the tenant column); in a tenant's own database on every row.
+ * old copy, in one transaction. On tables other tenants' rows share (a shared tenant's, and the
+ * catalog's sequence values of a schema tenant) the triggers fire for the tenant's rows only (WHEN
+ * on the tenant column); on the tenant's own tables (its schema, its database) on every row.
  */
-export async function installCapture(
-  db: Db,
-  tenantId: number,
-  tables: readonly MoveTable[],
-  shared: boolean,
-): Promise<void> {
+export async function installCapture(db: Db, tenantId: number, tables: readonly MoveTable[]): Promise<void> {
   await db.query('BEGIN');
   try {
     // never queue behind a long transaction while holding up every writer of a shared table
@@ -47,7 +43,7 @@ export async function installCapture(
       const column = q(table.tenantColumn);
       const on = table.source;
       const id = Math.trunc(tenantId);
-      const triggers: [string, string, string][] = shared
+      const triggers: [string, string, string][] = table.sharedInSource
         ? [
             ['i', 'INSERT', `WHEN (NEW.${column} = ${id})`],
             ['u', 'UPDATE', `WHEN (OLD.${column} = ${id} OR NEW.${column} = ${id})`],

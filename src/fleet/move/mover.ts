@@ -110,7 +110,7 @@ export class MoveRun {
 
   async #copy(source: pg.ClientBase, target: pg.ClientBase, tables: readonly MoveTable[]): Promise<void> {
     const id = this.#tenant.id;
-    await installCapture(source, id, tables, this.#row.source.isolation === 'shared');
+    await installCapture(source, id, tables);
     // every write not in the snapshot below is now captured: transactions older than the triggers are over
     await waitForOlderTransactions(source, this.#options.fenceTimeoutMs ?? 30_000, this.#options.signal);
     await deleteTenantRows(target, id, tables, 'target'); // what an interrupted copy left

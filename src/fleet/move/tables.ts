@@ -16,6 +16,12 @@ export interface MoveTable {
   readonly key: readonly string[];
   /** Columns both copies have (generated columns left out): what is copied and compared. */
   readonly columns: readonly string[];
+  /**
+   * Whether other tenants' rows share the old copy's table: a shared tenant's tables, and the
+   * catalog's own tables a schema tenant uses (its sequence values). Its capture triggers then
+   * fire for this tenant's rows only.
+   */
+  readonly sharedInSource: boolean;
 }
 
 /** Which copy a statement runs on. */
@@ -137,6 +143,8 @@ export async function moveTables(
       tenantColumn: c.tenantColumn,
       key: a.key,
       columns: a.columns.filter((column) => b.columns.includes(column)),
+      sharedInSource:
+        from.isolation === 'shared' || (from.isolation === 'schema' && fromName[0] !== from.schema),
     };
     for (const column of a.columns.filter((col) => !b.columns.includes(col))) {
       const { rows: used } = await source.query(
@@ -179,6 +187,9 @@ export async function placementTables(
       tenantColumn: c.tenantColumn,
       key: found.key,
       columns: found.columns,
+      sharedInSource:
+        placement.isolation === 'shared' ||
+        (placement.isolation === 'schema' && here[0] !== placement.schema),
     });
   }
   return tables;
