@@ -9,6 +9,9 @@
 --     (PostgreSQL matches the referenced key in any column order: (tenant_id, customer_id)
 --     REFERENCES customer (id, tenant_id) compares orders.tenant_id with customer.id).
 -- The checks are tenantry.check_tenant_keys(); multi_tenant() runs them, then version 3's body.
+-- It also refuses while a tenant move is under way: the move copies the tables registered when
+-- it started, and its cleanup would delete the moving tenant's rows of a table registered since,
+-- which it never copied.
 
 CREATE FUNCTION tenantry.check_tenant_keys(target regclass, tenant_col name) RETURNS void
 LANGUAGE plpgsql
@@ -81,7 +84,15 @@ RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $fn$
+DECLARE
+  moving text;
 BEGIN
+  SELECT t.name INTO moving FROM tenantry.tenant_move m JOIN tenantry.tenant t ON t.id = m.tenant_id
+  ORDER BY m.tenant_id LIMIT 1;
+  IF moving IS NOT NULL THEN
+    RAISE EXCEPTION 'TENANTRY_ERR_MOVE_IN_PROGRESS: Tenant % is being moved; a table declared multi-tenant now would be left out of its copy. Finish the move (`tenantry tenant move %`) or abort it (--abort) first.', moving, moving
+      USING ERRCODE = '55006';
+  END IF;
   PERFORM tenantry.check_tenant_keys(target, tenant_column);
   PERFORM tenantry.multi_tenant_v3(target, tenant_column);
 END

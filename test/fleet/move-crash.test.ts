@@ -128,6 +128,12 @@ describe('a tenant move killed with SIGKILL', () => {
       // Dropping it now would leave the move's database behind, out of reach of abort and repair.
       const drop = await t.tenants.drop('K4', { force: true }).catch((e: unknown) => e);
       expect((drop as { code?: string }).code).toBe('TENANTRY_ERR_MOVE_IN_PROGRESS');
+      // A table declared now would be left out of the copy, and its rows deleted at cleanup.
+      await sql(
+        'CREATE TABLE public.late (tenant_id int NOT NULL, id int NOT NULL, PRIMARY KEY (tenant_id, id))',
+      );
+      const late = await t.tables.multiTenant('public.late').catch((e: unknown) => e);
+      expect((late as { code?: string }).code).toBe('TENANTRY_ERR_MOVE_IN_PROGRESS');
       expect(await t.moves.abort('K4')).toBe('rolled back');
     });
     expect(await t.tenants.show('K4')).toMatchObject({ isolation: 'shared', placementEpoch: 0 });
@@ -138,5 +144,6 @@ describe('a tenant move killed with SIGKILL', () => {
     ).toEqual([]);
     expect(await sql("SELECT tgname FROM pg_trigger WHERE tgname LIKE 'tenantry_move_%'")).toEqual([]);
     expect(await t.moves.list()).toEqual([]);
+    await t.tables.multiTenant('public.late');
   });
 });
