@@ -140,9 +140,15 @@ export class TransactionRelay extends RelayBackendSide {
       case 'C':
         this.#statements.route(type, frame, session, this.#send);
         break;
+      case 'F':
+        // A FunctionCall names a function by oid, past the SQL guard (set_config, a temp-table
+        // maker…): whatever it leaves on the session is reset before anyone else gets the backend.
+        this.dirty = true;
+        this.queue.push({ kind: type, swallow: false });
+        this.toBackend.add(frame);
+        break;
       case 'E':
       case 'S':
-      case 'F':
         this.queue.push({ kind: type, swallow: false });
         this.toBackend.add(frame);
         break;

@@ -61,6 +61,8 @@ export class StatementRouter {
         const statement = this.#statements.get(bindStatement(frame));
         this.#queue.push({ kind: 'B', swallow: false });
         if (!statement) return send(frame);
+        // Run again in a later transaction, perhaps on another backend: that one needs a reset too.
+        if (statement.stateful) this.#actions.markDirty();
         this.#ensure(statement, session);
         return send(renameBind(frame, statement.serverName));
       }
@@ -113,7 +115,12 @@ export class StatementRouter {
       this.#queue.push({ kind: 'P', swallow: false });
       return send(frame);
     }
-    const statement = { serverName: this.#settings.names.nameFor(text, types), text, types };
+    const statement = {
+      serverName: this.#settings.names.nameFor(text, types),
+      text,
+      types,
+      stateful: mayLeaveState(text),
+    };
     this.#statements.set(name, statement);
     if (session.prepared.has(statement.serverName)) {
       session.prepared.delete(statement.serverName);

@@ -15,6 +15,8 @@ export interface ClientStatement {
   readonly text: string;
   /** Raw parameter-type section of the Parse message (int16 count, then oids). */
   readonly types: Buffer;
+  /** Whether running it may leave session state (mayLeaveState): each Bind marks the backend. */
+  readonly stateful: boolean;
 }
 
 /** Gateway-wide names: one per distinct (text, parameter types). */

@@ -187,6 +187,18 @@ describe('nothing a client leaves on a backend reaches the next client', () => {
         }
       }
     }
+    // A named statement that sets something, run again later (Bind only, maybe on another backend).
+    for (let i = 0; i < 3; i++) {
+      await a.query({
+        name: 'mem',
+        text: "select set_config('work_mem', $1, false)",
+        values: [`${5000 + i}kB`],
+      });
+      for (const client of [a, b]) {
+        const { rows } = await client.query<{ w: string }>("select current_setting('work_mem') as w");
+        expect(rows[0]?.w, `round ${i}`).toBe('4MB');
+      }
+    }
     await Promise.all([a.end(), b.end()]);
   });
 
