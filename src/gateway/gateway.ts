@@ -4,6 +4,7 @@ import tls from 'node:tls';
 import { z } from 'zod';
 import { TenantryError } from '../errors.js';
 import { ClientConnection, type ConnectionSettings } from './client-connection.js';
+import { errorResponse } from './protocol.js';
 import type { GatewayHost } from './host.js';
 import { StatementNames } from './statements.js';
 
@@ -135,7 +136,21 @@ export class Gateway {
 
   #accept(socket: net.Socket): void {
     if (this.#closing || this.#clients.size >= this.#options.maxClients) {
-      socket.destroy();
+      // A FATAL ErrorResponse, as PostgreSQL answers (libpq shows it; an SSLRequest sees an 'E').
+      const refusal = this.#closing
+        ? { code: '57P03', message: 'TENANTRY_ERR_CLOSED: the gateway is shutting down' }
+        : {
+            code: '53300',
+            message: `TENANTRY_ERR_TOO_MANY_CONNECTIONS: ${
+              new TenantryError('TOO_MANY_CONNECTIONS', {
+                scope: 'to the gateway',
+                limit: this.#options.maxClients,
+              }).message
+            }`,
+          };
+      socket.on('error', () => undefined);
+      socket.end(errorResponse({ severity: 'FATAL', ...refusal }));
+      socket.setTimeout(1_000, () => socket.destroy());
       return;
     }
     const connection: ClientConnection = new ClientConnection(socket, this.#host, this.#settings, {

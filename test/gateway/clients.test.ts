@@ -302,7 +302,7 @@ describe('operability', () => {
   });
 
   it('limits clients per tenant and reports clients in stats()', async () => {
-    const limited = await gatewayFixture('gw_limits', { maxClientsPerTenant: 2 });
+    const limited = await gatewayFixture('gw_limits', { maxClientsPerTenant: 2, maxClients: 3 });
     try {
       await limited.connect('alice@HomeDepot');
       await limited.connect('alice@HomeDepot');
@@ -311,6 +311,11 @@ describe('operability', () => {
       const stats = limited.gateway.stats();
       expect(stats.clients).toBe(3);
       expect(stats.tenants.find((t) => t.tenant === 'HomeDepot')?.clients).toBe(2);
+      // Past the gateway's own limit: a FATAL 53300 the client can show, not a dropped connection.
+      await expect(limited.connect('fred@Lowes')).rejects.toMatchObject({
+        code: '53300',
+        message: expect.stringMatching(/TENANTRY_ERR_TOO_MANY_CONNECTIONS/) as string,
+      });
     } finally {
       await limited.close();
     }
