@@ -234,6 +234,27 @@ describe('pool of pools', () => {
     expect(m.stats().pools).toBe(1);
   });
 
+  it('the checkout timeout holds while a connection is being made; that connection then serves the next checkout', async () => {
+    const m = manager({ checkoutTimeoutMs: 300 }, 4);
+    let release: () => void = () => undefined;
+    const configured = new Promise<void>((resolve) => (release = resolve));
+    const slow: PoolTarget = {
+      ...target(5, 'slowconfig'),
+      // e.g. a permission role being created behind another transaction's row lock
+      connect: async () => {
+        await configured;
+        return { connectionString: url, application_name: 'pooltest' };
+      },
+    };
+    const error = await m.acquire(slow).catch((e: unknown) => e);
+    expect((error as { code?: string }).code).toBe('TENANTRY_ERR_POOL_TIMEOUT');
+    release();
+    const later = await m.acquire(slow);
+    expect(await pid(later)).toBeGreaterThan(0);
+    later.release();
+    expect(m.stats().servers[0]?.total).toBe(1);
+  });
+
   it('recycles a backend after it served too many distinct schemas', async () => {
     const m = manager({ maxSchemasPerConnection: 2 }, 4);
     const first = await m.acquire(target(4, 'recycle'));

@@ -269,23 +269,50 @@ export class PoolManager {
     server.total++;
     const counters = this.#counters(waiter);
     counters.inUse++;
+    // The checkout timeout holds while the connection is made too (its configuration may wait on
+    // a lock, e.g. a tenant's permission role being created): the caller gets POOL_TIMEOUT, and
+    // the connection, when it comes, goes to the pool for the next checkout.
+    clearTimeout(waiter.timer);
+    let timedOut = false;
+    const timer = setTimeout(
+      () => {
+        timedOut = true;
+        counters.timeouts++;
+        waiter.reject(
+          new TenantryError('POOL_TIMEOUT', {
+            tenant: waiter.target.tenantName,
+            waitedMs: Date.now() - waiter.since,
+            server: waiter.target.server,
+          }),
+        );
+      },
+      Math.max(0, this.#checkoutTimeoutMs - (Date.now() - waiter.since)),
+    );
+    timer.unref();
     void this.#connect(pool)
       .then((connection) => {
+        clearTimeout(timer);
         counters.inUse--;
         if (pool.closed || this.#closed) {
           this.#discard(connection, pool);
-          waiter.reject(new TenantryError('CLOSED'));
+          if (!timedOut) waiter.reject(new TenantryError('CLOSED'));
+          return;
+        }
+        if (timedOut) {
+          connection.lastUsedAt = Date.now();
+          pool.idle.push(connection);
+          this.#dispatch();
           return;
         }
         this.#hand(waiter, connection, pool);
       })
       .catch((error: unknown) => {
+        clearTimeout(timer);
         counters.inUse--;
         pool.size--;
         server.total--;
         pool.resetConfig();
-        clearTimeout(waiter.timer);
-        waiter.reject(error);
+        if (!timedOut) waiter.reject(error);
         this.#dispatch();
       });
   }
