@@ -289,7 +289,7 @@ describe('nothing a client leaves on a backend reaches the next client', () => {
 
 describe('operability', () => {
   it('counts each tenant’s transactions and errors in the tenant metrics', async () => {
-    const before = fx.tenantry.metrics.snapshot(100).get('Lowes')?.queries ?? 0;
+    const before = { ...fx.tenantry.metrics.snapshot(100).get('Lowes') };
     const fred = await fx.connect('fred@Lowes');
     await fred.query('select 1');
     await fred.query('begin');
@@ -297,8 +297,11 @@ describe('operability', () => {
     await fred.query('commit');
     await fred.query('select nope').catch(() => undefined);
     const after = fx.tenantry.metrics.snapshot(100).get('Lowes');
-    expect((after?.queries ?? 0) - before).toBe(3);
-    expect(after?.errors).toBeGreaterThanOrEqual(1);
+    // At least these three transactions (Lowes clients of earlier tests may still be finishing
+    // theirs: that once made an exact count flaky), one of them failed.
+    expect((after?.queries ?? 0) - (before?.queries ?? 0)).toBeGreaterThanOrEqual(3);
+    expect((after?.errors ?? 0) - (before?.errors ?? 0)).toBeGreaterThanOrEqual(1);
+    await fred.end();
   });
 
   it('limits clients per tenant and reports clients in stats()', async () => {
