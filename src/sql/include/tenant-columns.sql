@@ -193,6 +193,9 @@ BEGIN
     END IF;
   END LOOP;
   name := 'tenantry_ix_' || left(md5(d.data::text || array_to_string(keys, ',')), 20);
+  -- One creator per table at a time (until commit): the cap is counted and the name looked up
+  -- with no other tenant's index being added meanwhile.
+  PERFORM pg_advisory_xact_lock(hashtext('tenantry_ix'), d.data::oid::integer);
   IF to_regclass(format('%I.%I', (SELECT nspname FROM pg_namespace n JOIN pg_class k ON k.relnamespace = n.oid WHERE k.oid = d.data), name)) IS NULL THEN
     IF (SELECT count(*) FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
         WHERE i.indrelid = d.data AND ic.relname LIKE 'tenantry\_ix\_%') >= cap THEN
