@@ -19,6 +19,8 @@ export interface Entry {
   readonly readyAfter?: boolean;
   /** A Parse that prepares this backend statement name (forgotten if the Parse is skipped or fails). */
   readonly prepares?: string;
+  /** A Close of this backend statement (remembered again if the Close is skipped or fails). */
+  readonly closes?: string;
 }
 
 /** FIFO of owed responses with PostgreSQL's error-skipping rule for the extended protocol. */

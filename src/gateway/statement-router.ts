@@ -96,6 +96,9 @@ export class StatementRouter {
   /** An owed Parse that the backend skipped or refused: the statement is not prepared there. */
   forget(entry: Entry, backend: BackendLink | undefined): void {
     if (entry.prepares !== undefined) backend?.session.prepared.delete(entry.prepares);
+    // A Close PostgreSQL skipped (after an error in its batch): the statement is still there, and
+    // a later Parse of that name would fail with 42P05 if it were forgotten.
+    if (entry.closes !== undefined) backend?.session.prepared.set(entry.closes, true);
   }
 
   #checked(sql: string, simple: boolean): boolean {
@@ -152,7 +155,7 @@ export class StatementRouter {
     while (session.prepared.size >= this.#settings.maxPreparedPerBackend) {
       const victim = session.prepared.keys().next().value as string;
       session.prepared.delete(victim);
-      this.#queue.push({ kind: 'C', swallow: true });
+      this.#queue.push({ kind: 'C', swallow: true, closes: victim });
       this.#actions.inject(closeStatement(victim));
     }
   }
