@@ -84,20 +84,24 @@ export function sqlRoutes(app: FastifyInstance, ctx: HttpContext): void {
         }
         // Trailing semicolons (and blanks) are not a second statement.
         const text = sql.replace(/[\s;]+$/, '');
-        if (CURSOR_SAFE.test(normalizeSql(text))) {
+        const normalized = normalizeSql(text);
+        if (CURSOR_SAFE.test(normalized)) {
+          const read = async (tx: typeof db) => {
+            await tx.query({
+              text: `DECLARE tenantry_http NO SCROLL CURSOR FOR ${text}`,
+              values: params,
+              queryMode: 'extended',
+            } as pg.QueryConfig);
+            const result = await tx.query(`FETCH FORWARD ${limit + 1} FROM tenantry_http`);
+            const truncated = result.rows.length > limit;
+            const rows = truncated ? result.rows.slice(0, limit) : result.rows;
+            return { command: 'SELECT', rowCount: rows.length, fields: fieldsOf(result), rows, truncated };
+          };
+          // A plain query is always a cursor; a WITH may modify data, which a cursor refuses: it is
+          // tried in a savepoint and, refused, runs plainly below.
+          if (!/^\s*\(*\s*with\b/.test(normalized)) return read(db);
           try {
-            // In a savepoint: when PostgreSQL refuses the cursor, the statement runs plainly below.
-            return await db.transaction(async (tx) => {
-              await tx.query({
-                text: `DECLARE tenantry_http NO SCROLL CURSOR FOR ${text}`,
-                values: params,
-                queryMode: 'extended',
-              } as pg.QueryConfig);
-              const result = await tx.query(`FETCH FORWARD ${limit + 1} FROM tenantry_http`);
-              const truncated = result.rows.length > limit;
-              const rows = truncated ? result.rows.slice(0, limit) : result.rows;
-              return { command: 'SELECT', rowCount: rows.length, fields: fieldsOf(result), rows, truncated };
-            });
+            return await db.transaction(read);
           } catch (error) {
             if (!NOT_A_CURSOR.has(sqlState(error))) throw error;
           }
