@@ -180,8 +180,12 @@ export class PoolManager {
 
   #timeout(waiter: Waiter): void {
     if (!this.#queue.remove(waiter)) return;
-    const counters = this.#counters(waiter);
-    counters.timeouts++;
+    this.#giveUp(waiter);
+  }
+
+  /** Fails a checkout with POOL_TIMEOUT (counted against its tenant). */
+  #giveUp(waiter: Waiter): void {
+    this.#counters(waiter).timeouts++;
     waiter.reject(
       new TenantryError('POOL_TIMEOUT', {
         tenant: waiter.target.tenantName,
@@ -277,14 +281,7 @@ export class PoolManager {
     const timer = setTimeout(
       () => {
         timedOut = true;
-        counters.timeouts++;
-        waiter.reject(
-          new TenantryError('POOL_TIMEOUT', {
-            tenant: waiter.target.tenantName,
-            waitedMs: Date.now() - waiter.since,
-            server: waiter.target.server,
-          }),
-        );
+        this.#giveUp(waiter);
       },
       Math.max(0, this.#checkoutTimeoutMs - (Date.now() - waiter.since)),
     );
