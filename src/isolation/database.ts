@@ -261,22 +261,9 @@ export async function dropTenantDatabase(
 export async function createDatabasePermissionRole(
   serverUrl: string,
   target: { tenant: string; server: string; database: string; appRole: string },
-  role: MemberRoleSpec & {
-    tenantId: number;
-    permission: string;
-    searchPath: string;
-    /** The tenant's statement limit (tenants.setLimits), set on the role as on its others. */
-    statementTimeoutMs?: number | null;
-  },
+  role: MemberRoleSpec & { tenantId: number; permission: string; searchPath: string },
 ): Promise<void> {
-  await withClient(serverUrl, async (client) => {
-    await createMemberRole(client, role);
-    if (role.statementTimeoutMs) {
-      await client.query(
-        `ALTER ROLE ${pg.escapeIdentifier(role.name)} SET statement_timeout = ${Math.trunc(role.statementTimeoutMs)}`,
-      );
-    }
-  });
+  await withClient(serverUrl, (client) => createMemberRole(client, role));
   try {
     await withClient(withDatabase(serverUrl, target.database), async (client) => {
       await client.query('BEGIN');

@@ -2,6 +2,7 @@ export { Router, tenantPoolIdentity } from './router.js';
 export type { Identity, RouterOptions } from './router.js';
 export {
   createTenantRole,
+  setRoleStatementTimeout,
   dropTenantObjects,
   endSessions,
   endSessionsOf,

@@ -100,22 +100,17 @@ export class PermissionRoles {
 
       const name = permissionRoleName(admin, permission);
       const password = randomBytes(24).toString('base64url');
-      const spec = { name, admin, password, login: state === 'active' };
+      const spec = { name, admin, password, login: state === 'active', statementTimeoutMs: timeout };
       const searchPath = tenantSearchPath(tenant.uuid);
       if (tenant.isolation === 'database' && tenant.databaseName) {
         await createDatabasePermissionRole(
           await servers.url(tenant.server),
           { tenant: tenant.name, server: tenant.server, database: tenant.databaseName, appRole: roles.app },
-          { ...spec, tenantId: tenant.id, permission, searchPath, statementTimeoutMs: timeout },
+          { ...spec, tenantId: tenant.id, permission, searchPath },
         );
       } else {
         await createMemberRole(client, spec);
         await client.query(`ALTER ROLE ${pg.escapeIdentifier(name)} SET search_path = ${searchPath}`);
-        // The tenant's statement limit (tenants.setLimits) holds for each of its login roles.
-        if (timeout !== null)
-          await client.query(
-            `ALTER ROLE ${pg.escapeIdentifier(name)} SET statement_timeout = ${Math.trunc(timeout)}`,
-          );
       }
       await client.query(
         'INSERT INTO tenantry.tenant_role (role_name, tenant_id, permission) VALUES ($1, $2, $3)',

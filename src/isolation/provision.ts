@@ -44,6 +44,8 @@ export async function createTenantRole(
     roleName: string;
     shared: boolean;
     state: 'active' | 'disabled' | 'locked';
+    /** The tenant's statement limit, when it has one (a role added to an existing tenant). */
+    statementTimeoutMs?: number | null;
   },
 ): Promise<void> {
   const password = randomBytes(24).toString('base64url');
@@ -55,6 +57,8 @@ export async function createTenantRole(
   );
   await grantMembership(client, tenant.shared ? roles.tenants : roles.global, tenant.roleName);
   await client.query(`ALTER ROLE ${role} SET search_path = ${tenantSearchPath(tenant.uuid)}`);
+  if (tenant.statementTimeoutMs)
+    await setRoleStatementTimeout(client, tenant.roleName, tenant.statementTimeoutMs);
   await client.query(
     "INSERT INTO tenantry.tenant_role (role_name, tenant_id, permission) VALUES ($1, $2, 'admin')",
     [tenant.roleName, tenant.id],
@@ -165,6 +169,25 @@ export interface MemberRoleSpec {
   readonly password: string;
   /** LOGIN (an active tenant) or NOLOGIN. */
   readonly login: boolean;
+  /** The tenant's statement limit (tenants.setLimits), set on the role as on its others. */
+  readonly statementTimeoutMs?: number | null;
+}
+
+/**
+ * Sets a tenant login role's statement limit (`null`: removes it). Every role of a tenant gets
+ * its `statementTimeoutMs` (tenants.setLimits), also one created after the limit was set.
+ */
+export async function setRoleStatementTimeout(
+  db: Pick<pg.ClientBase, 'query'>,
+  role: string,
+  ms: number | null,
+): Promise<void> {
+  const name = pg.escapeIdentifier(role);
+  await db.query(
+    ms === null
+      ? `ALTER ROLE ${name} RESET statement_timeout`
+      : `ALTER ROLE ${name} SET statement_timeout = ${Math.trunc(ms)}`,
+  );
 }
 
 /**
@@ -181,4 +204,5 @@ export async function createMemberRole(client: pg.ClientBase, spec: MemberRoleSp
        INHERIT PASSWORD ${pg.escapeLiteral(spec.password)}`,
   );
   await grantMembership(client, spec.admin, spec.name);
+  if (spec.statementTimeoutMs) await setRoleStatementTimeout(client, spec.name, spec.statementTimeoutMs);
 }

@@ -19,6 +19,7 @@ import { TenantryError } from '../errors.js';
 import {
   createTenantRole,
   provisionSchema,
+  setRoleStatementTimeout,
   tenantCredentialOwner,
   type DatabaseProvisioner,
   type PermissionRoles,
@@ -374,20 +375,15 @@ export class TenantStore {
       const current = rows[0];
       if (!current) throw new TenantryError('TENANT_NOT_FOUND', { tenant: tenant.name });
       if (current.role) return;
-      const roleName = tenantObjectName(tenant.uuid);
       await createTenantRole(client, this.#roles, this.#credentials, {
         id: tenant.id,
         uuid: tenant.uuid,
-        roleName,
+        roleName: tenantObjectName(tenant.uuid),
         shared: tenant.isolation === 'shared',
         state: current.state,
+        // the tenant's statement limit (setLimits) holds for a role created after it, too
+        statementTimeoutMs: current.timeout,
       });
-      // The tenant's statement limit (setLimits) holds for a role created after it, too.
-      if (current.timeout !== null) {
-        await client.query(
-          `ALTER ROLE ${pg.escapeIdentifier(roleName)} SET statement_timeout = ${Math.trunc(current.timeout)}`,
-        );
-      }
     });
     await this.#cache.reload();
     return this.show(tenant.id);
@@ -525,13 +521,7 @@ export class TenantStore {
          WHERE r.tenant_id = $1 ORDER BY r.role_name`,
         [tenant.id],
       );
-      for (const { role_name: role } of rows) {
-        await client.query(
-          timeout === null
-            ? `ALTER ROLE ${pg.escapeIdentifier(role)} RESET statement_timeout`
-            : `ALTER ROLE ${pg.escapeIdentifier(role)} SET statement_timeout = ${Math.trunc(timeout)}`,
-        );
-      }
+      for (const { role_name: role } of rows) await setRoleStatementTimeout(client, role, timeout);
     });
     await this.#cache.reload();
     const changed = await this.show(tenant.id);
