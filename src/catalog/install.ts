@@ -56,6 +56,9 @@ async function ensureRole(client: pg.ClientBase, role: string, attributes: strin
   return true;
 }
 
+/** The comment on a catalog's owner role, before its database's name. */
+const ROLE_MARK = 'tenantry catalog of database ';
+
 /**
  * Marks the owner role as this database's (a comment naming it) or, when it is marked for
  * another database, refuses (`TENANTRY_ERR_CATALOG_ROLES_TAKEN`): roles are cluster-wide and
@@ -65,17 +68,17 @@ async function ensureRole(client: pg.ClientBase, role: string, attributes: strin
  * the mark are claimed by the first database that installs.
  */
 async function claimRoles(client: pg.ClientBase, owner: string, database: string): Promise<void> {
-  const mark = `tenantry catalog of database ${database}`;
+  const mark = `${ROLE_MARK}${database}`;
   const { rows } = await client.query<{ mark: string | null }>(
     "SELECT shobj_description(oid, 'pg_authid') AS mark FROM pg_roles WHERE rolname = $1",
     [owner],
   );
   const found = rows[0]?.mark;
   if (found === mark) return;
-  if (found?.startsWith('tenantry catalog of database ')) {
+  if (found?.startsWith(ROLE_MARK)) {
     throw new TenantryError('CATALOG_ROLES_TAKEN', {
       role: owner.replace(/_owner$/, ''),
-      other: found.slice('tenantry catalog of database '.length),
+      other: found.slice(ROLE_MARK.length),
       database,
     });
   }

@@ -38,6 +38,10 @@ interface Running {
   readonly done: Promise<void>;
 }
 
+/** Upper bounds: timer delays beyond 2^31 − 1 ms fire after 1 ms; slots beyond these overflow claims. */
+const MAX_MS = 2_147_483_647;
+const MAX_SLOTS = 100_000;
+
 function defaultBackoff(attempt: number): number {
   return Math.min(3_600_000, 1000 * 2 ** Math.min(attempt - 1, 22)) * (0.8 + Math.random() * 0.4);
 }
@@ -57,10 +61,6 @@ function backoffDelay(options: DefineOptions, attempt: number): number {
   if (!Number.isFinite(delay)) delay = defaultBackoff(attempt);
   return Math.min(MAX_MS, Math.max(0, Math.round(delay)));
 }
-
-/** Upper bounds: timer delays beyond 2^31 − 1 ms fire after 1 ms; slots beyond these overflow claims. */
-const MAX_MS = 2_147_483_647;
-const MAX_SLOTS = 100_000;
 
 function positive(value: number | undefined, fallback: number, what: string, max: number): number {
   const n = value ?? fallback;

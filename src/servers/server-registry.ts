@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import type { CatalogRoles, CredentialStore } from '../catalog/index.js';
+import { inTransaction, type CatalogRoles, type CredentialStore } from '../catalog/index.js';
 import { describeUrl, withCredentials } from '../connection-url.js';
 import { TenantryError } from '../errors.js';
 import type { PoolManager } from '../pool/index.js';
@@ -114,9 +114,7 @@ export class ServerRegistry {
       throw new TenantryError('INVALID_ARGUMENT', { what: 'budget', problem: 'expected a positive integer' });
     }
     let budget = options.budget;
-    const client = await this.#admin.connect();
-    try {
-      await client.query('BEGIN');
+    await inTransaction(this.#admin, async (client) => {
       // Registered first (in this transaction): a name already taken is refused before anything
       // on the server changes.
       await client.query('INSERT INTO tenantry.server (name, budget) VALUES ($1, $2)', [
@@ -135,9 +133,7 @@ export class ServerRegistry {
       });
       await this.#credentials.put(client, `server:${name}`, 'url', url);
       await this.#credentials.put(client, `server:${name}`, 'app_password', appPassword);
-      await client.query('COMMIT');
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
+    }).catch((error: unknown) => {
       if (error instanceof pg.DatabaseError && error.code === '23505') {
         throw new TenantryError('INVALID_ARGUMENT', {
           what: 'server name',
@@ -145,9 +141,7 @@ export class ServerRegistry {
         });
       }
       throw error;
-    } finally {
-      client.release();
-    }
+    });
     this.#pools.setServer(name, budget ?? 10);
     return { name, budget: options.budget ?? null, tenants: 0 };
   }
@@ -191,9 +185,7 @@ export class ServerRegistry {
   async remove(name: string): Promise<void> {
     if (name === 'main')
       throw new TenantryError('INVALID_ARGUMENT', { what: 'server', problem: 'main cannot be removed' });
-    const client = await this.#admin.connect();
-    try {
-      await client.query('BEGIN');
+    await inTransaction(this.#admin, async (client) => {
       // The row lock holds off tenants created or moved onto it meanwhile (their foreign key).
       const { rows } = await client.query<{ tenants: number }>(
         `SELECT (SELECT count(*)::int FROM tenantry.tenant t WHERE t.server = s.name)
@@ -207,16 +199,12 @@ export class ServerRegistry {
         throw new TenantryError('SERVER_IN_USE', { server: name, tenants: server.tenants });
       await client.query('DELETE FROM tenantry.server WHERE name = $1', [name]);
       await this.#credentials.remove(client, `server:${name}`);
-      await client.query('COMMIT');
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
+    }).catch((error: unknown) => {
       if (error instanceof pg.DatabaseError && error.code === '23503') {
         throw new TenantryError('SERVER_IN_USE', { server: name, tenants: 1 }, { cause: error });
       }
       throw error;
-    } finally {
-      client.release();
-    }
+    });
     this.#pools.removeServer(name);
   }
 

@@ -55,6 +55,11 @@ function ownTables(): Candidate[] {
   return [sequences, ...runtime];
 }
 
+/** Whether other tenants' rows share table `at` of `placement` (see {@link MoveTable.sharedInSource}). */
+function sharedIn(placement: Placement, at: readonly [string, string]): boolean {
+  return placement.isolation === 'shared' || (placement.isolation === 'schema' && at[0] !== placement.schema);
+}
+
 interface Shape {
   readonly oid: number;
   readonly key: string[];
@@ -143,8 +148,7 @@ export async function moveTables(
       tenantColumn: c.tenantColumn,
       key: a.key,
       columns: a.columns.filter((column) => b.columns.includes(column)),
-      sharedInSource:
-        from.isolation === 'shared' || (from.isolation === 'schema' && fromName[0] !== from.schema),
+      sharedInSource: sharedIn(from, fromName),
     };
     for (const column of a.columns.filter((col) => !b.columns.includes(col))) {
       const { rows: used } = await source.query(
@@ -187,9 +191,7 @@ export async function placementTables(
       tenantColumn: c.tenantColumn,
       key: found.key,
       columns: found.columns,
-      sharedInSource:
-        placement.isolation === 'shared' ||
-        (placement.isolation === 'schema' && here[0] !== placement.schema),
+      sharedInSource: sharedIn(placement, here),
     });
   }
   return tables;
