@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { CatalogRoles } from '../catalog/index.js';
+import { inTransaction, type CatalogRoles } from '../catalog/index.js';
 import { TenantryError } from '../errors.js';
 
 /** What {@link Segments.migrateDefault} did. */
@@ -136,22 +136,18 @@ export class Segments {
     }
     // As the maintenance role too: under FORCE ROW LEVEL SECURITY an operator that does not
     // bypass it would see no row and list nothing.
-    const client = await this.#pool.connect();
-    let unknown: { value: string; rows: number }[];
-    try {
-      await client.query('BEGIN READ ONLY');
-      await client.query(`SET LOCAL ROLE ${pg.escapeIdentifier(this.#roles.maint)}`);
-      ({ rows: unknown } = await client.query<{ value: string; rows: number }>(
-        `SELECT coalesce(${fromCol}::text, '(null)') AS value, count(*)::int AS rows FROM ${ref.qualified}
-         WHERE ${tenantCol} = 0 GROUP BY 1 ORDER BY 1`,
-      ));
-      await client.query('COMMIT');
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
+    const unknown = await inTransaction(
+      this.#pool,
+      async (client) => {
+        await client.query(`SET LOCAL ROLE ${pg.escapeIdentifier(this.#roles.maint)}`);
+        const { rows } = await client.query<{ value: string; rows: number }>(
+          `SELECT coalesce(${fromCol}::text, '(null)') AS value, count(*)::int AS rows FROM ${ref.qualified}
+           WHERE ${tenantCol} = 0 GROUP BY 1 ORDER BY 1`,
+        );
+        return rows;
+      },
+      'BEGIN READ ONLY',
+    );
     return { moved, unknown, batches };
   }
 }
